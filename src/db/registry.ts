@@ -1,0 +1,28 @@
+// The static, ordered registry of migrations compiled into the binary. The binary never
+// reads migrations from disk; `paybridge migrate create` appends here, and a test proves
+// this list equals the files in migrations/.
+import * as m00001 from "../../migrations/00001_users.ts";
+import * as m00002 from "../../migrations/00002_wallets.ts";
+import * as m00003 from "../../migrations/00003_transactions_ledger.ts";
+import * as m00004 from "../../migrations/00004_idempotency_outbox.ts";
+import type { Sql } from "./client.ts";
+
+export type MigrationModule = {
+  source: { up: string; down: string };
+  up: (sql: Sql) => unknown;
+  down: (sql: Sql) => unknown;
+  /** Set to false (exported as `transactional`) for a migration that cannot run in a transaction. */
+  transactional?: boolean;
+};
+export type RegisteredMigration = { name: string; version: number; module: MigrationModule };
+
+export const MIGRATIONS: readonly RegisteredMigration[] = [
+  { name: "00001_users.ts", version: 1, module: m00001 },
+  { name: "00002_wallets.ts", version: 2, module: m00002 },
+  { name: "00003_transactions_ledger.ts", version: 3, module: m00003 },
+  { name: "00004_idempotency_outbox.ts", version: 4, module: m00004 },
+  // @registry-end (paybridge migrate create inserts above this line)
+];
+
+/** The schema version this binary expects (the highest registered). */
+export const EXPECTED_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
