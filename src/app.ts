@@ -4,6 +4,8 @@ import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Sql } from "./db/client.ts";
+import type { Authenticator } from "./http/auth.ts";
+import type { Metrics } from "./observability/metrics.ts";
 
 export type AppDeps = {
   config: Config;
@@ -11,6 +13,8 @@ export type AppDeps = {
   logger: Logger;
   /** Flipped by the shutdown sequence: /ready answers 503 while draining. */
   lifecycle: { draining: boolean; startedAt: number };
+  auth: Authenticator;
+  metrics: Metrics;
 };
 
 export function buildApp(deps: AppDeps) {
