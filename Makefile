@@ -56,7 +56,7 @@ dev: deps db-up ## serve from source with reload
 
 test: deps db-up tools build ## typecheck, unit, integration and end-to-end tests (fresh database per run)
 	$(BUN) run typecheck
-	$(BUN) test
+	$(BUN) test --timeout 60000
 
 lint: deps ## biome lint + format check
 	$(BUN) run lint

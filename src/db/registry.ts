@@ -5,6 +5,9 @@ import * as m00001 from "../../migrations/00001_users.ts";
 import * as m00002 from "../../migrations/00002_wallets.ts";
 import * as m00003 from "../../migrations/00003_transactions_ledger.ts";
 import * as m00004 from "../../migrations/00004_idempotency_outbox.ts";
+import * as m00005 from "../../migrations/00005_runtime_grants.ts";
+import * as m00006 from "../../migrations/00006_money_path.ts";
+import * as m00007 from "../../migrations/00007_outbox_relay.ts";
 import type { Sql } from "./client.ts";
 
 export type MigrationModule = {
@@ -21,6 +24,9 @@ export const MIGRATIONS: readonly RegisteredMigration[] = [
   { name: "00002_wallets.ts", version: 2, module: m00002 },
   { name: "00003_transactions_ledger.ts", version: 3, module: m00003 },
   { name: "00004_idempotency_outbox.ts", version: 4, module: m00004 },
+  { name: "00005_runtime_grants.ts", version: 5, module: m00005 },
+  { name: "00006_money_path.ts", version: 6, module: m00006 },
+  { name: "00007_outbox_relay.ts", version: 7, module: m00007 },
   // @registry-end (paybridge migrate create inserts above this line)
 ];
 

@@ -1,9 +1,12 @@
-// A fresh PostgreSQL database per test file: created from the admin URL, migrated with the
-// registry, dropped at the end. Tests never share state with each other or with a developer.
+// A fresh PostgreSQL database per test file: created from the admin URL, migrated through
+// the real migrator (so its bookkeeping exists and /ready sees the expected version),
+// dropped at the end. Tests never share state with each other or with a developer.
 import postgres from "postgres";
-import { MIGRATIONS } from "../../src/db/registry.ts";
+import type { Sql } from "../../src/db/client.ts";
+import { migrateUp } from "../../src/db/migrator.ts";
 
-export const ADMIN_DATABASE_URL = process.env.TEST_ADMIN_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const ADMIN_DATABASE_URL =
+  process.env.TEST_ADMIN_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 export function databaseUrlFor(name: string): string {
   const u = new URL(ADMIN_DATABASE_URL);
@@ -30,11 +33,14 @@ export async function createEmptyDatabase(prefix = "pbtest"): Promise<TestDataba
   };
 }
 
-/** Creates a database with every registered migration applied (their up SQL, in order). */
+/** Creates a database with every registered migration applied by the migrator. */
 export async function createTestDatabase(prefix = "pbtest"): Promise<TestDatabase> {
   const db = await createEmptyDatabase(prefix);
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  for (const m of MIGRATIONS) await sql.unsafe(m.module.source.up);
-  await sql.end();
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} }) as unknown as Sql;
+  try {
+    await migrateUp(sql);
+  } finally {
+    await sql.end();
+  }
   return db;
 }
