@@ -27,12 +27,20 @@ export const invalidField = (field: string, message: string, code = "invalid") =
   new ValidationError([{ field, message, code }], `${field}: ${message}`);
 
 export class NotFoundError extends AppError {
-  constructor(code: "NOT_FOUND" | "USER_NOT_FOUND" | "WALLET_NOT_FOUND" | "TRANSACTION_NOT_FOUND", detail: string) {
+  constructor(
+    code: "NOT_FOUND" | "USER_NOT_FOUND" | "WALLET_NOT_FOUND" | "TRANSACTION_NOT_FOUND",
+    detail: string,
+  ) {
     super(code, 404, detail);
   }
 }
 export class ConflictError extends AppError {
-  constructor(code: string, detail: string, extra?: Record<string, unknown>, headers?: Record<string, string>) {
+  constructor(
+    code: string,
+    detail: string,
+    extra?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ) {
     super(code, 409, detail, undefined, headers, extra);
   }
 }
