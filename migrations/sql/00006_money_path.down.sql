@@ -1,0 +1,10 @@
+DROP FUNCTION IF EXISTS pb_post(jsonb);
+DROP FUNCTION IF EXISTS pb_hold_action(jsonb);
+DROP FUNCTION IF EXISTS pb_hold(jsonb);
+DROP FUNCTION IF EXISTS pb_transfer(jsonb);
+DROP FUNCTION IF EXISTS pb_move(jsonb);
+DROP FUNCTION IF EXISTS pb_check_outgoing(wallets, bigint, boolean, boolean);
+DROP FUNCTION IF EXISTS pb_ok(transactions, wallets[]);
+DROP FUNCTION IF EXISTS pb_reject(text, integer, text, jsonb);
+DROP FUNCTION IF EXISTS pb_tx_row(transactions);
+DROP FUNCTION IF EXISTS pb_wallet_row(wallets);

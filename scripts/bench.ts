@@ -1,0 +1,289 @@
+// `make bench`: transfer throughput of PayBridge against the database ceiling.
+//
+//   1. builds dist/paybridge if missing or stale, creates a fresh database, `migrate up` (binary)
+//   2. funds 10,000 wallets (bulk SQL: VERIFIED users, wallets, a balanced opening DEPOSIT)
+//   3. starts `paybridge serve` (RATE_LIMIT_ENABLED=false OUTBOX_RELAY=off LOG_LEVEL=warn)
+//   4. alternates, for R rounds: wrk on POST /wallets/:id/transfer (uniform pairs, then hot:
+//      every transfer credits one wallet) and pgbench on ../shared/bench reference SQL, at the
+//      same concurrency; prints medians, p50/p99, errors and the API ÷ pgbench ratio.
+//
+// Flags: --seconds N (per run, default 10) --rounds N (default 3) --connections N (default 16).
+// This is a benchmark that prints figures, not a test: nothing here asserts a speed.
+import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import postgres from "postgres";
+import { loadConfig } from "../src/config.ts";
+import { mintToken } from "../src/http/auth.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BINARY = join(ROOT, "dist/paybridge");
+const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+const WALLETS = 10_000;
+/** Opening balance per wallet in minor units: never the limiting factor. */
+const OPENING_BALANCE = 1_000_000_000n;
+const JWT_SECRET = "bench-secret-0123456789-abcdefghijklmnop";
+const SERVER_READY_TIMEOUT_MS = 20_000;
+
+function flag(name: string, fallback: number): number {
+  const i = Bun.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(Bun.argv[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
+  return v;
+}
+const SECONDS = flag("seconds", 10);
+const ROUNDS = flag("rounds", 3);
+const CONNECTIONS = flag("connections", 16);
+
+function refDir(): string {
+  for (const d of [join(ROOT, "../shared/bench"), "/work/shared/bench"])
+    if (existsSync(join(d, "ref-transfer.sql"))) return d;
+  throw new Error("reference SQL not found in ../shared/bench or /work/shared/bench");
+}
+
+function run(cmd: string[], env: Record<string, string> = {}): { code: number; out: string } {
+  const p = Bun.spawnSync(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString() + p.stderr.toString() };
+}
+
+function must(cmd: string[], env: Record<string, string> = {}): string {
+  const r = run(cmd, env);
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")} failed (${r.code}):\n${r.out}`);
+  return r.out;
+}
+
+function ensureBinary(): void {
+  const newest = Number(
+    must(["bash", "-c", `find ${ROOT}/src ${ROOT}/migrations -type f -printf '%T@\\n' | sort -n | tail -1`]),
+  );
+  if (!existsSync(BINARY) || statSync(BINARY).mtimeMs / 1000 < newest) {
+    console.log("building dist/paybridge ...");
+    must(["make", "-C", ROOT, "build"]);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+async function seed(url: string): Promise<string[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  await sql`
+    INSERT INTO users (email, full_name, kyc_status)
+    SELECT 'bench' || g || '@example.test', 'Bench ' || g, 'VERIFIED' FROM generate_series(1, ${WALLETS}) g`;
+  await sql`
+    INSERT INTO wallets (user_id, currency, kind, available_balance)
+    SELECT id, 'USD', 'fiat', ${OPENING_BALANCE.toString()}::bigint FROM users`;
+  // A balanced opening deposit per wallet keeps reconciliation clean.
+  await sql`
+    WITH tx AS (
+      INSERT INTO transactions (type, status, wallet_id, direction, amount, currency, description, actor, processed_at, completed_at)
+      SELECT 'DEPOSIT', 'COMPLETED', id, 'credit', available_balance, 'USD', 'bench opening balance',
+             '{"id":"bench","role":"admin"}'::jsonb, now(), now() FROM wallets
+      RETURNING id, wallet_id, amount)
+    INSERT INTO ledger_entries (transaction_id, wallet_id, system_account, currency, amount, balance_after)
+    SELECT id, wallet_id, NULL, 'USD', amount, amount FROM tx
+    UNION ALL SELECT id, NULL, 'USD', 'USD', -amount, NULL FROM tx`;
+  await sql.unsafe("VACUUM ANALYZE");
+  const rows = await sql`SELECT id FROM wallets ORDER BY id`;
+  await sql.end();
+  return rows.map((r) => (r as { id: string }).id);
+}
+
+type Figures = { tps: number; p50?: number; p99?: number; avg?: number; errors: number };
+
+function latencyMs(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const m = /^([\d.]+)(us|ms|s)$/.exec(s);
+  if (!m) return undefined;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+}
+
+function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; token: string }): Figures {
+  const out = must(
+    [
+      "wrk",
+      "--latency",
+      `-t2`,
+      `-c${CONNECTIONS}`,
+      `-d${SECONDS}s`,
+      "-s",
+      join(ROOT, "scripts/bench/transfer.lua"),
+      `http://127.0.0.1:${port}`,
+    ],
+    { BENCH_WALLETS: files.wallets, BENCH_TOKEN: files.token, BENCH_MODE: mode },
+  );
+  const tps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return {
+    tps,
+    p50: latencyMs(/\s50%\s+([\d.]+\w+)/.exec(out)?.[1]),
+    p99: latencyMs(/\s99%\s+([\d.]+\w+)/.exec(out)?.[1]),
+    errors: non2xx + sockErrors,
+  };
+}
+
+function pgbench(db: string, mode: "uniform" | "hot"): Figures {
+  const file = join(refDir(), mode === "hot" ? "ref-transfer-hot.sql" : "ref-transfer.sql");
+  const out = must([
+    "pgbench",
+    "-h",
+    "127.0.0.1",
+    "-U",
+    "postgres",
+    "-n",
+    "-M",
+    "prepared",
+    `-c${CONNECTIONS}`,
+    "-j2",
+    `-T${SECONDS}`,
+    "-f",
+    file,
+    db,
+  ]);
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  return { tps, avg: Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN), errors: failed };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)]!;
+};
+
+async function main(): Promise<void> {
+  ensureBinary();
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  const tag = `${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  const apiDb = `pbbench_${tag}`;
+  const refDb = `pbref_${tag}`;
+  await admin.unsafe(`CREATE DATABASE "${apiDb}"`);
+  await admin.unsafe(`CREATE DATABASE "${refDb}"`);
+  const apiUrl = `postgres://postgres@127.0.0.1:5432/${apiDb}`;
+  let server: ReturnType<typeof Bun.spawn> | undefined;
+  const tmp = mkdtempSync(join(tmpdir(), "pbbench-"));
+  try {
+    console.log(must([BINARY, "migrate", "up"], { DATABASE_URL: apiUrl }).trim());
+    must([
+      "psql",
+      "-q",
+      "-h",
+      "127.0.0.1",
+      "-U",
+      "postgres",
+      "-d",
+      refDb,
+      "-f",
+      join(refDir(), "ref-schema.sql"),
+    ]);
+    console.log(`funding ${WALLETS} wallets ...`);
+    const ids = await seed(apiUrl);
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: apiUrl,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      JWT_SECRET,
+      RATE_LIMIT_ENABLED: "false",
+      OUTBOX_RELAY: "off",
+      LOG_LEVEL: "warn",
+      RECONCILE_INTERVAL_SECONDS: "0",
+      PAYBRIDGE_ENV: "test",
+    };
+    const config = loadConfig(env, "serve");
+    const token = await mintToken(config, { sub: "bench-admin", role: "admin", ttlSeconds: 6 * 3600 });
+    const files = { wallets: join(tmp, "wallets.txt"), token: join(tmp, "token.txt") };
+    writeFileSync(files.wallets, `${ids.join("\n")}\n`);
+    writeFileSync(files.token, `${token}\n`);
+
+    const start = async (cmd: string[]) => {
+      const p = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "inherit", stderr: "inherit" });
+      const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/api/v1/wallets/${ids[0]}/transfer`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${token}`,
+              "content-type": "application/json",
+              "idempotency-key": crypto.randomUUID(),
+            },
+            body: JSON.stringify({ destination_wallet_id: ids[1], amount: "0.01", description: "warm-up" }),
+          });
+          return { p, status: r.status };
+        } catch {
+          await Bun.sleep(100);
+        }
+      }
+      p.kill();
+      throw new Error(`${cmd.join(" ")} did not answer within ${SERVER_READY_TIMEOUT_MS} ms`);
+    };
+    let started = await start([BINARY, "serve"]);
+    let serverKind = "dist/paybridge serve";
+    if (started.status === 404) {
+      // The money routes are not mounted in this binary yet: same app from source.
+      started.p.kill();
+      await started.p.exited;
+      started = await start(["bun", join(ROOT, "scripts/bench/serve-source.ts")]);
+      serverKind = "source (buildApp + money routes; binary lacks them)";
+    }
+    server = started.p;
+    if (started.status !== 201) throw new Error(`warm-up transfer answered ${started.status}`);
+    console.log(`server: ${serverKind}; ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds`);
+
+    const results: Record<string, Figures[]> = {
+      "api uniform": [],
+      "pg uniform": [],
+      "api hot": [],
+      "pg hot": [],
+    };
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const mode of ["uniform", "hot"] as const) {
+        const a = wrk(port, mode, files);
+        results[`api ${mode}`]!.push(a);
+        const p = pgbench(refDb, mode);
+        results[`pg ${mode}`]!.push(p);
+        console.log(
+          `round ${round} ${mode.padEnd(7)} api ${a.tps.toFixed(0)} tps (p50 ${a.p50} ms, p99 ${a.p99} ms, errors ${a.errors})` +
+            ` | pgbench ${p.tps.toFixed(0)} tps (avg ${p.avg} ms)`,
+        );
+      }
+    }
+    const row = (label: string, f: Figures[]) => ({
+      run: label,
+      "transfers/s": Math.round(median(f.map((x) => x.tps))),
+      "p50 ms": f[0]?.p50 === undefined ? "-" : median(f.map((x) => x.p50 ?? Number.NaN)).toFixed(2),
+      "p99 ms": f[0]?.p99 === undefined ? "-" : median(f.map((x) => x.p99 ?? Number.NaN)).toFixed(2),
+      "avg ms": f[0]?.avg === undefined ? "-" : median(f.map((x) => x.avg ?? Number.NaN)).toFixed(2),
+      errors: f.reduce((s, x) => s + x.errors, 0),
+    });
+    console.log("\nmedians:");
+    console.table([
+      row("API uniform", results["api uniform"]!),
+      row("pgbench uniform", results["pg uniform"]!),
+      row("API hot", results["api hot"]!),
+      row("pgbench hot", results["pg hot"]!),
+    ]);
+    const ratio = (mode: "uniform" | "hot") =>
+      median(results[`api ${mode}`]!.map((x) => x.tps)) / median(results[`pg ${mode}`]!.map((x) => x.tps));
+    console.log(
+      `ratio API ÷ pgbench: uniform ${(ratio("uniform") * 100).toFixed(0)}% (goal ≥ 60%), hot ${(ratio("hot") * 100).toFixed(0)}% (goal ≥ 50%)`,
+    );
+  } finally {
+    if (server !== undefined) {
+      server.kill("SIGTERM");
+      await server.exited;
+    }
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${apiDb}" WITH (FORCE)`);
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${refDb}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+await main();
