@@ -2,20 +2,62 @@
 // labels are the contract with dashboards and alerts: do not rename. Features feed the
 // metrics declared here; scrape-time gauges (wallets, users, pool, outbox) get collectors
 // from the observability plugin.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BUILD_INFO } from "../cli/version.ts";
+import { EXPECTED_SCHEMA_VERSION } from "../db/registry.ts";
+import { CURRENCY_CODES } from "../ledger/money.ts";
 
 /** Amount histogram unit: the currency's MAJOR unit (e.g. dollars), converted exactly to a float only for observation. */
-export const AMOUNT_BUCKETS = [0.01, 0.1, 1, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000];
+export const AMOUNT_BUCKETS = [
+  0.01, 0.1, 1, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000,
+];
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-export const DB_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const DB_DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 export const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576];
 /** Label for requests that matched no route: bounded cardinality. */
 export const UNMATCHED_PATH = "<unmatched>";
 
-export function createMetrics() {
+/** Closed label sets, initialised at 0 so dashboards see every series before the first event. */
+export const WALLET_STATUSES = ["ACTIVE", "SUSPENDED", "LOCKED", "CLOSED"] as const;
+export const KYC_STATUSES = ["UNVERIFIED", "PENDING", "VERIFIED", "REJECTED"] as const;
+export const BREAKER_TARGETS = ["nats", "webhook"] as const;
+export const RATE_LIMIT_SCOPES = ["api", "money"] as const;
+export const DB_CONNECTION_STATES = ["idle", "in_use", "max"] as const;
+
+/**
+ * prom-client defaults that are always zero or meaningless under Bun (V8 heap spaces, GC,
+ * libuv handle counts, a fake Node version) and cost most of a scrape; the process_* ones
+ * and event-loop lag stay.
+ */
+export const DROPPED_DEFAULT_METRICS = [
+  "nodejs_heap_space_size_total_bytes",
+  "nodejs_heap_space_size_used_bytes",
+  "nodejs_heap_space_size_available_bytes",
+  "nodejs_gc_duration_seconds",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_version_info",
+] as const;
+
+export type MetricsOptions = {
+  /** prom-client's process/event-loop metrics (default on; tests of label sets may turn them off). */
+  defaultMetrics?: boolean;
+};
+
+export function createMetrics(opts: MetricsOptions = {}) {
   const registry = new Registry();
   const r = [registry];
-  return {
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
+  const metrics = {
     registry,
     httpRequests: new Counter({
       name: "paybridge_http_requests_total",
@@ -108,7 +150,81 @@ export function createMetrics() {
       help: "Mismatches found by the last reconciliation run.",
       registers: r,
     }),
+    buildInfo: new Gauge({
+      name: "paybridge_build_info",
+      help: "Always 1; the labels name the running build.",
+      labelNames: ["version", "revision", "bun_version"] as const,
+      registers: r,
+    }),
+    // Scrape-time gauges over the database: set by the collectors in db-metrics.ts.
+    dbUp: new Gauge({
+      name: "paybridge_db_up",
+      help: "1 when the last database check succeeded, else 0.",
+      registers: r,
+    }),
+    schemaVersion: new Gauge({
+      name: "paybridge_schema_version",
+      help: "Applied schema version (-1 when unknown or the database is unreachable).",
+      registers: r,
+    }),
+    schemaExpectedVersion: new Gauge({
+      name: "paybridge_schema_expected_version",
+      help: "Schema version this binary expects.",
+      registers: r,
+    }),
+    outboxPending: new Gauge({
+      name: "paybridge_outbox_pending_events",
+      help: "Outbox events not yet delivered.",
+      registers: r,
+    }),
+    outboxOldestAge: new Gauge({
+      name: "paybridge_outbox_oldest_pending_age_seconds",
+      help: "Age in seconds of the oldest undelivered outbox event (0 when none).",
+      registers: r,
+    }),
+    businessWallets: new Gauge({
+      name: "paybridge_business_wallets_total",
+      help: "Wallets by status and currency (a gauge; the _total name is the customer's).",
+      labelNames: ["status", "currency"] as const,
+      registers: r,
+    }),
+    businessUsers: new Gauge({
+      name: "paybridge_business_users_total",
+      help: "Users by KYC status (a gauge; the _total name is the customer's).",
+      labelNames: ["kyc_status"] as const,
+      registers: r,
+    }),
+    dbConnections: new Gauge({
+      name: "paybridge_db_connections",
+      help: "Database pool connections: max = pool size, in_use = running a query or held by a transaction, idle = open minus in use.",
+      labelNames: ["state"] as const,
+      registers: r,
+    }),
   };
+  initLabels(metrics);
+  return metrics;
+}
+
+/** Known label values start at 0 (a counter that appears only on its first event breaks rate()). */
+function initLabels(m: Metrics): void {
+  m.buildInfo.set(
+    { version: BUILD_INFO.version, revision: BUILD_INFO.revision, bun_version: BUILD_INFO.bunVersion },
+    1,
+  );
+  m.schemaExpectedVersion.set(EXPECTED_SCHEMA_VERSION);
+  m.schemaVersion.set(-1);
+  m.dbUp.set(0);
+  for (const status of WALLET_STATUSES) {
+    for (const currency of CURRENCY_CODES) m.businessWallets.set({ status, currency }, 0);
+  }
+  for (const kyc_status of KYC_STATUSES) m.businessUsers.set({ kyc_status }, 0);
+  for (const state of DB_CONNECTION_STATES) m.dbConnections.set({ state }, 0);
+  for (const target of BREAKER_TARGETS) {
+    m.breakerState.set({ target }, 0);
+    m.outboxPublished.inc({ target }, 0);
+    m.outboxFailed.inc({ target }, 0);
+  }
+  for (const scope of RATE_LIMIT_SCOPES) m.rateLimited.inc({ scope }, 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,238 @@
+// Unit tests: traceparent parsing, label normalisation, statement classification, error
+// classes, redaction, and the metric registry's names and initial label sets.
+import { describe, expect, test } from "bun:test";
+import { Writable } from "node:stream";
+import { requestContext } from "../../src/context.ts";
+import { CURRENCY_CODES } from "../../src/ledger/money.ts";
+import { classifyStatement, dbErrorType } from "../../src/observability/db-metrics.ts";
+import { createLogger, REDACTED, serializeError } from "../../src/observability/logger.ts";
+import { createMetrics, UNMATCHED_PATH } from "../../src/observability/metrics.ts";
+import { pathLabel, responseSize, statusOf } from "../../src/observability/plugin.ts";
+import {
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  traceForRequest,
+} from "../../src/observability/tracing.ts";
+
+const VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+describe("traceparent", () => {
+  test("a valid header is parsed", () => {
+    expect(parseTraceparent(VALID)).toEqual({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      parentSpanId: "b7ad6b7169203331",
+      sampled: true,
+    });
+    expect(parseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")?.sampled).toBe(false);
+  });
+
+  test.each([
+    ["empty", ""],
+    ["null", null],
+    ["upper case", VALID.toUpperCase()],
+    ["all-zero trace id", `00-${"0".repeat(32)}-b7ad6b7169203331-01`],
+    ["all-zero span id", `00-0af7651916cd43dd8448eb211c80319c-${"0".repeat(16)}-01`],
+    ["version ff", `ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01`],
+    ["short trace id", "00-0af7651916cd43dd8448eb211c8031-b7ad6b7169203331-01"],
+    ["extra field on version 00", `${VALID}-extra`],
+    ["garbage", "hello; DROP TABLE wallets"],
+    ["overlong", `${VALID}${"-a".repeat(400)}`],
+  ])("rejects %s", (_name, header) => {
+    expect(parseTraceparent(header as string | null)).toBeNull();
+  });
+
+  test("a future version may carry extra fields", () => {
+    expect(parseTraceparent(`01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future`)?.traceId).toBe(
+      "0af7651916cd43dd8448eb211c80319c",
+    );
+  });
+
+  test("new ids are lower-case hex of the right length, and round-trip", () => {
+    const t = newTraceId();
+    const s = newSpanId();
+    expect(t).toMatch(/^[0-9a-f]{32}$/);
+    expect(s).toMatch(/^[0-9a-f]{16}$/);
+    expect(parseTraceparent(formatTraceparent(t, s))).toEqual({ traceId: t, parentSpanId: s, sampled: true });
+  });
+
+  test("a request continues a valid trace with its own span, else starts a new one", () => {
+    const cont = traceForRequest(VALID);
+    expect(cont.traceId).toBe("0af7651916cd43dd8448eb211c80319c");
+    expect(cont.parentSpanId).toBe("b7ad6b7169203331");
+    expect(cont.spanId).not.toBe("b7ad6b7169203331");
+    const fresh = traceForRequest("garbage");
+    expect(fresh.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(fresh.parentSpanId).toBeUndefined();
+  });
+});
+
+describe("label normalisation", () => {
+  test("path is the route template or the unmatched constant", () => {
+    expect(pathLabel("/api/v1/wallets/:id")).toBe("/api/v1/wallets/:id");
+    expect(pathLabel(undefined)).toBe(UNMATCHED_PATH);
+    expect(pathLabel("")).toBe(UNMATCHED_PATH);
+  });
+
+  test("status is numeric", () => {
+    expect(statusOf(201)).toBe(201);
+    expect(statusOf("404")).toBe(404);
+    expect(statusOf(undefined)).toBe(200);
+  });
+
+  test.each([
+    ["select * from wallets where id = $", "select", "wallets"],
+    ["SELECT w.id FROM wallets w JOIN users u ON u.id = w.user_id", "select", "wallets"],
+    ["insert into ledger_entries (a) values ($)", "insert", "ledger_entries"],
+    ["UPDATE wallets SET available_balance = $", "update", "wallets"],
+    ["delete from idempotency_keys where created_at < $", "delete", "idempotency_keys"],
+    ["with x as (select 1) insert into outbox select * from x", "insert", "outbox"],
+    ["with x as (select * from users) select * from x", "select", "users"],
+    ["select 1", "select", "none"],
+    ["select * from secret_table_of_someone", "select", "other"],
+    ["select * from public.wallets", "select", "wallets"],
+    ["-- comment\n select * from users", "select", "users"],
+    ["lock table wallets", "other", "none"],
+  ])("%s → %s/%s", (text, operation, table) => {
+    expect(classifyStatement(text)).toEqual({ operation: operation as never, table });
+  });
+
+  test.each([
+    [{ code: "ECONNREFUSED" }, "connection"],
+    [{ code: "08006" }, "connection"],
+    [{ code: "57P01" }, "connection"],
+    [{ code: "57014" }, "timeout"],
+    [{ code: "40001" }, "serialization"],
+    [{ code: "40P01" }, "deadlock"],
+    [{ code: "23505" }, "unique_violation"],
+    [{ code: "23514" }, "constraint"],
+    [{ code: "42P01" }, "syntax"],
+    [new Error("x"), "other"],
+    [null, "other"],
+  ])("db error #%# → %s", (err, type) => {
+    expect(dbErrorType(err)).toBe(type);
+  });
+
+  test("response sizes", () => {
+    expect(responseSize("héllo")).toBe(6);
+    expect(responseSize({ a: 1 })).toBe(7);
+    expect(responseSize(undefined)).toBe(0);
+    expect(responseSize(new Uint8Array(5))).toBe(5);
+    expect(responseSize("x", { "content-length": "42" })).toBe(42);
+  });
+});
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split("\n")) {
+        if (l.trim() === "") continue;
+        raw.push(l);
+        lines.push(JSON.parse(l));
+      }
+      cb();
+    },
+  });
+  return { lines, raw, destination };
+}
+
+describe("logger", () => {
+  test("lines carry time (ISO), level label, msg and the request ids from async context", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ logLevel: "info", logFormat: "json" }, { destination });
+    log.info("outside");
+    requestContext.run(
+      {
+        requestId: "r-1",
+        correlationId: "c-1",
+        traceId: "t".repeat(32),
+        spanId: "s".repeat(16),
+        userId: "u-1",
+      },
+      () => {
+        log.info({ a: 1 }, "inside");
+      },
+    );
+    expect(lines[0]?.msg).toBe("outside");
+    expect(lines[0]?.request_id).toBeUndefined();
+    expect(lines[0]?.level).toBe("info");
+    expect(String(lines[0]?.time)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(lines[1]).toMatchObject({
+      msg: "inside",
+      request_id: "r-1",
+      correlation_id: "c-1",
+      trace_id: "t".repeat(32),
+      span_id: "s".repeat(16),
+      user_id: "u-1",
+      a: 1,
+    });
+  });
+
+  test("secrets are redacted wherever they appear", () => {
+    const { raw, lines, destination } = capture();
+    const log = createLogger({ logLevel: "info", logFormat: "json" }, { destination });
+    log.info(
+      {
+        authorization: "Bearer SECRET-1",
+        headers: { authorization: "Bearer SECRET-2", cookie: "sid=SECRET-3" },
+        password: "SECRET-4",
+        req: { headers: { authorization: "Bearer SECRET-5" } },
+        config: { databaseUrl: "postgres://u:SECRET-6@h/db", jwtSecret: "SECRET-7" },
+        token: "SECRET-8",
+      },
+      "with secrets",
+    );
+    expect(raw.join("\n")).not.toContain("SECRET");
+    expect(lines[0]?.authorization).toBe(REDACTED);
+  });
+
+  test("a line without a message still has msg", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ logLevel: "info", logFormat: "json" }, { destination });
+    log.info({ a: 1 });
+    expect(typeof lines[0]?.msg).toBe("string");
+  });
+
+  test("errors keep their cause chain", () => {
+    const inner = Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
+    const outer = new Error("could not load wallet", { cause: inner });
+    const s = serializeError(outer) as { message: string; cause: { message: string; code: string } };
+    expect(s.message).toBe("could not load wallet");
+    expect(s.cause.message).toBe("connection refused");
+    expect(s.cause.code).toBe("ECONNREFUSED");
+  });
+
+  test("levels below LOG_LEVEL are dropped", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ logLevel: "warn", logFormat: "json" }, { destination });
+    log.info("no");
+    log.warn("yes");
+    expect(lines.map((l) => l.msg)).toEqual(["yes"]);
+  });
+});
+
+describe("metric registry", () => {
+  test("known label values start at 0 and build_info is 1", async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const text = await m.registry.metrics();
+    for (const c of CURRENCY_CODES)
+      expect(text).toContain(`paybridge_business_wallets_total{status="ACTIVE",currency="${c}"} 0`);
+    expect(text).toContain('paybridge_business_users_total{kyc_status="VERIFIED"} 0');
+    expect(text).toContain('paybridge_breaker_state{target="nats"} 0');
+    expect(text).toContain('paybridge_rate_limited_total{scope="money"} 0');
+    expect(text).toMatch(/paybridge_build_info\{version="[^"]+",revision="[^"]+",bun_version="[^"]+"\} 1/);
+  });
+
+  test("process metrics stay, always-zero Bun defaults are gone", async () => {
+    const text = await createMetrics().registry.metrics();
+    expect(text).toContain("process_cpu_seconds_total");
+    expect(text).toContain("process_resident_memory_bytes");
+    expect(text).toContain("nodejs_eventloop_lag_seconds");
+    expect(text).not.toContain("nodejs_heap_space_size");
+    expect(text).not.toContain("nodejs_active_handles");
+    expect(text).not.toContain("nodejs_gc_duration");
+  });
+});
