@@ -1,35 +1,26 @@
 // Request, correlation and trace ids (SPEC §3.1 Request id, §5.5). Resolved once per request
 // in the core plugin's onRequest, so even 404s and unparsable bodies carry them.
+
 import type { Actor, Caller, RequestIds, RequestScope } from "../context.ts";
+import { traceForRequest } from "../observability/tracing.ts";
 
 export const REQUEST_ID_HEADER = "X-Request-ID";
 export const CORRELATION_ID_HEADER = "X-Correlation-ID";
 /** 1–128 chars of [A-Za-z0-9._:-]; anything else is replaced, never echoed. */
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
-
-function randomHex(bytes: number): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
-}
 
 /**
  * Trace context: the trace id of a valid W3C `traceparent` is continued, else a new trace
- * starts. The span id is always this server's own span. Kept in one small function so the
- * tracing work can replace it.
+ * starts. The span id is always this server's own span.
  */
 export function traceFrom(traceparent: string | null): {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
 } {
-  const m = traceparent === null ? null : TRACEPARENT.exec(traceparent.trim().toLowerCase());
-  const traceId = m?.[1];
-  const parent = m?.[2];
-  // all-zero ids are invalid per W3C Trace Context
-  if (traceId !== undefined && parent !== undefined && !/^0+$/.test(traceId) && !/^0+$/.test(parent)) {
-    return { traceId, spanId: randomHex(8), parentSpanId: parent };
-  }
-  return { traceId: randomHex(16), spanId: randomHex(8) };
+  // Strict W3C Trace Context parsing lives with the tracing code; one definition for both.
+  const { traceId, spanId, parentSpanId } = traceForRequest(traceparent);
+  return parentSpanId === undefined ? { traceId, spanId } : { traceId, spanId, parentSpanId };
 }
 
 export function resolveRequestIds(headers: Headers): RequestIds {
