@@ -118,7 +118,9 @@ class Reader {
       return v;
     } catch {
       // Never echo the value: URLs carry passwords.
-      this.problems.push(`${name}: must be a ${protocols.map((p) => p.replace(":", "://")).join(" or ")} URL`);
+      this.problems.push(
+        `${name}: must be a ${protocols.map((p) => p.replace(":", "://")).join(" or ")} URL`,
+      );
       return undefined;
     }
   }
@@ -258,7 +260,9 @@ export function loadConfig(env: Env, purpose: ConfigPurpose): Config {
       const u = new URL(cfg.databaseUrl);
       const mode = u.searchParams.get("sslmode");
       if (!isLoopbackHost(u.hostname) && (mode === null || mode === "disable")) {
-        r.problems.push("DATABASE_URL: sslmode=require or verify-full is required for a non-local database in production");
+        r.problems.push(
+          "DATABASE_URL: sslmode=require or verify-full is required for a non-local database in production",
+        );
       }
     }
     if (usesJwt && purpose === "serve" && jwtSecret === undefined && jwtPublicKey === undefined) {

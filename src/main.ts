@@ -1,8 +1,9 @@
 // argv → subcommand. The composition root: configuration, the database pool and the logger
 // are created by each subcommand from here and passed down; nothing happens at import time.
-import { ConfigError } from "./config.ts";
+
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, USAGE, UsageError } from "./cli/usage.ts";
 import { versionText } from "./cli/version.ts";
+import { ConfigError } from "./config.ts";
 
 type Command = (args: string[], env: Record<string, string | undefined>) => Promise<number>;
 
