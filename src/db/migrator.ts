@@ -308,7 +308,10 @@ export async function migrateDrop(sql: Sql, opts: MigrateOptions = {}): Promise<
             EXECUTE format('DROP ROUTINE IF EXISTS %s CASCADE', obj);
           END LOOP;
           FOREACH obj IN ARRAY coalesce((SELECT array_agg(t.oid::regtype::text) FROM pg_type t
-            WHERE t.typnamespace = s::regnamespace AND t.typtype IN ('e', 'd', 'r', 'm')
+            WHERE t.typnamespace = s::regnamespace
+              AND (t.typtype IN ('e', 'd', 'r', 'm')
+                -- standalone composite types (CREATE TYPE x AS (...)), not a table's row type
+                OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')))
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')), '{}')
           LOOP
             EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', obj);
