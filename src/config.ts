@@ -1,6 +1,8 @@
 // Configuration: the environment is read here and nowhere else. It is parsed once into a
 // frozen, typed object; every problem is collected so an operator sees them all at once.
 
+import { parseCidr } from "./http/client-ip.ts";
+
 export const ENVIRONMENTS = ["development", "test", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -139,8 +141,6 @@ function clip(v: string): string {
   return v.length > 40 ? `${v.slice(0, 40)}…` : v;
 }
 
-const CIDR = /^(\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?|[0-9a-fA-F:]+(\/\d{1,3})?)$/;
-
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
   return h === "localhost" || h === "::1" || /^127\./.test(h) || h === "";
@@ -195,7 +195,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose): Config {
 
   const trustedProxies = r.list("TRUSTED_PROXIES");
   for (const p of trustedProxies) {
-    if (!CIDR.test(p)) r.problems.push(`TRUSTED_PROXIES: "${clip(p)}" is not an IP address or CIDR`);
+    if (parseCidr(p) === null) r.problems.push(`TRUSTED_PROXIES: "${clip(p)}" is not an IP address or CIDR`);
   }
 
   const drainDefault = production ? 5 : 0;

@@ -127,6 +127,13 @@ describe("invalid values", () => {
     );
   });
 
+  test("TRUSTED_PROXIES entries are real addresses or CIDRs (out-of-range octets and prefixes refused)", () => {
+    expect(problems({ TRUSTED_PROXIES: "999.1.1.1,10.0.0.0/8,::1/128,10.0.0.0/33" })).toEqual([
+      'TRUSTED_PROXIES: "999.1.1.1" is not an IP address or CIDR',
+      'TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or CIDR',
+    ]);
+  });
+
   test("JWT_SECRET and JWT_PUBLIC_KEY together is an error; so is drain >= timeout", () => {
     expect(problems({ JWT_SECRET: SECRET, JWT_PUBLIC_KEY: "-----BEGIN PUBLIC KEY-----\nx" })).toEqual([
       "JWT_SECRET and JWT_PUBLIC_KEY: set one, not both",
