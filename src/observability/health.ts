@@ -9,6 +9,7 @@ import type { Config } from "../config.ts";
 import type { Sql } from "../db/client.ts";
 import { schemaState as readSchemaState, type SchemaState } from "../db/migrator.ts";
 import { EXPECTED_SCHEMA_VERSION } from "../db/registry.ts";
+import { type OutboxStats, outboxStats } from "../outbox/store.ts";
 import { connectionsInUse, poolTracker } from "./db-metrics.ts";
 import { BREAKER_TARGETS, type Metrics } from "./metrics.ts";
 
@@ -113,6 +114,8 @@ export type DbSnapshot = {
   schema?: SchemaState;
   outboxPending?: number;
   outboxOldestAgeSeconds?: number;
+  /** Events parked as FAILED after OUTBOX_MAX_ATTEMPTS (they block their aggregate). */
+  outboxFailed?: number;
 };
 
 export function createHealth(deps: HealthDeps) {
@@ -145,16 +148,9 @@ export function createHealth(deps: HealthDeps) {
     }
   }
 
-  async function outbox(): Promise<{ pending: number; oldestAgeSeconds: number } | undefined> {
+  async function outbox(): Promise<OutboxStats | undefined> {
     try {
-      const [row] = await withDeadline(
-        deps.probeSql<{ pending: number; oldest: number | null }[]>`
-          SELECT count(*)::int AS pending,
-                 extract(epoch FROM now() - min(occurred_at))::float8 AS oldest
-          FROM outbox WHERE status = 'PENDING'`,
-        DB_CHECK_DEADLINE_MS,
-      );
-      return { pending: row?.pending ?? 0, oldestAgeSeconds: Math.max(0, row?.oldest ?? 0) };
+      return await withDeadline(outboxStats(deps.probeSql), DB_CHECK_DEADLINE_MS);
     } catch {
       return undefined;
     }
@@ -225,7 +221,8 @@ export function createHealth(deps: HealthDeps) {
       latencyMs: db.latencyMs,
       schema: s,
       outboxPending: o?.pending,
-      outboxOldestAgeSeconds: o?.oldestAgeSeconds,
+      outboxOldestAgeSeconds: o === undefined ? undefined : (o.oldestPendingAgeSeconds ?? 0),
+      outboxFailed: o?.failed,
     };
   });
 
@@ -298,6 +295,18 @@ export function createHealth(deps: HealthDeps) {
           componentType: "component",
           observedValue: Math.round(age),
           observedUnit: "oldest_age_s",
+          time: now(),
+        },
+      ];
+    }
+    if (snap.outboxFailed !== undefined) {
+      checks["outbox:failed"] = [
+        {
+          status: snap.outboxFailed > 0 ? "warn" : "pass",
+          componentType: "component",
+          observedValue: snap.outboxFailed,
+          observedUnit: "events",
+          output: snap.outboxFailed > 0 ? "parked events: POST /api/v1/admin/events/requeue" : undefined,
           time: now(),
         },
       ];

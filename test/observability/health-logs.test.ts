@@ -1,7 +1,9 @@
 // Probes (SPEC §5.1), /metrics protection, the access log (SPEC §5.3) and traceparent.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { SYSTEM_ACTOR } from "../../src/context.ts";
 import { EXPECTED_SCHEMA_VERSION } from "../../src/db/registry.ts";
 import { parseTraceparent } from "../../src/observability/tracing.ts";
+import { appendEvents } from "../../src/outbox/events.ts";
 import { createHarness, type Harness, migratedDatabase, seedWallet } from "./harness.ts";
 
 let h: Harness;
@@ -63,11 +65,41 @@ describe("probes", () => {
       "postgres:schemaVersion",
       "postgres:connections",
       "outbox:pending",
+      "outbox:failed",
       "breaker:nats",
       "breaker:webhook",
       "uptime",
     ]) {
       expect(body.checks[key]).toBeDefined();
+    }
+  });
+
+  test("/health/detailed warns (never fails) while events are parked as FAILED", async () => {
+    const { userId } = await seedWallet(h.deps.sql);
+    await appendEvents(h.deps.sql, [
+      {
+        type: "user.created",
+        aggregateType: "user",
+        aggregateId: userId,
+        actor: SYSTEM_ACTOR,
+        traceId: "t",
+        data: {},
+      },
+    ]);
+    await h.deps.sql`UPDATE outbox SET status = 'FAILED' WHERE aggregate_id = ${userId}`;
+    await Bun.sleep(1_100); // past the probe cache
+    try {
+      const res = await h.app.handle(new Request("http://localhost/health/detailed"));
+      const body = (await res.json()) as {
+        status: string;
+        checks: Record<string, { status: string; observedValue: number }[]>;
+      };
+      expect(res.status).toBe(200);
+      expect(body.status).toBe("warn");
+      expect(body.checks["outbox:failed"]?.[0]).toMatchObject({ status: "warn", observedValue: 1 });
+    } finally {
+      await h.deps
+        .sql`UPDATE outbox SET status = 'PUBLISHED', published_at = now() WHERE aggregate_id = ${userId}`;
     }
   });
 
