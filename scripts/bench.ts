@@ -7,9 +7,12 @@
 //      every transfer credits one wallet) and pgbench on ../shared/bench reference SQL, at the
 //      same concurrency; prints medians, p50/p99, errors and the API ÷ pgbench ratio.
 //
-// Flags: --seconds N (per run, default 10) --rounds N (default 3) --connections N (default 16).
+// Flags: --seconds N (per run, default 10) --rounds N (default 3) --connections N (default 16)
+// --pool N (server DB_POOL_MAX, default = connections) --cpu-prof DIR (server from source, profiled).
+// Besides throughput it prints the server's and its database backends' CPU per transfer and a
+// no-database floor (GET /currencies), which tell framework cost from money-path cost.
 // This is a benchmark that prints figures, not a test: nothing here asserts a speed.
-import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
@@ -24,6 +27,7 @@ const WALLETS = 10_000;
 const OPENING_BALANCE = 1_000_000_000n;
 const JWT_SECRET = "bench-secret-0123456789-abcdefghijklmnop";
 const SERVER_READY_TIMEOUT_MS = 20_000;
+const WRK_TIMEOUT_SECONDS = 10;
 
 function flag(name: string, fallback: number): number {
   const i = Bun.argv.indexOf(`--${name}`);
@@ -34,6 +38,13 @@ function flag(name: string, fallback: number): number {
 const SECONDS = flag("seconds", 10);
 const ROUNDS = flag("rounds", 3);
 const CONNECTIONS = flag("connections", 16);
+/** The server's DB_POOL_MAX: by default as many database connections as pgbench gets. */
+const POOL = flag("pool", CONNECTIONS);
+/** `--cpu-prof DIR`: run the server from source under Bun's profiler (markdown profile in DIR). */
+const CPU_PROF_DIR = (() => {
+  const i = Bun.argv.indexOf("--cpu-prof");
+  return i >= 0 ? Bun.argv[i + 1] : undefined;
+})();
 
 function refDir(): string {
   for (const d of [join(ROOT, "../shared/bench"), "/work/shared/bench"])
@@ -93,7 +104,14 @@ async function seed(url: string): Promise<string[]> {
   return rows.map((r) => (r as { id: string }).id);
 }
 
-type Figures = { tps: number; p50?: number; p99?: number; avg?: number; errors: number };
+type Figures = {
+  tps: number;
+  p50?: number;
+  p99?: number;
+  avg?: number;
+  errors: number;
+  errorDetail?: string;
+};
 
 function latencyMs(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
@@ -108,6 +126,10 @@ function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; to
     [
       "wrk",
       "--latency",
+      // wrk's default 2 s client timeout counts a slow-but-successful answer on a loaded
+      // machine as an error; a real failure still shows as a non-2xx answer.
+      "--timeout",
+      `${WRK_TIMEOUT_SECONDS}s`,
       `-t2`,
       `-c${CONNECTIONS}`,
       `-d${SECONDS}s`,
@@ -126,6 +148,7 @@ function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; to
     p50: latencyMs(/\s50%\s+([\d.]+\w+)/.exec(out)?.[1]),
     p99: latencyMs(/\s99%\s+([\d.]+\w+)/.exec(out)?.[1]),
     errors: non2xx + sockErrors,
+    errorDetail: `non-2xx ${non2xx}, socket ${sock ? sock.slice(1).join("/") : "0/0/0/0"} (connect/read/write/timeout)`,
   };
 }
 
@@ -150,6 +173,29 @@ function pgbench(db: string, mode: "uniform" | "hot"): Figures {
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
   return { tps, avg: Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN), errors: failed };
+}
+
+/** CPU seconds (user + system) used so far by these processes; a vanished pid counts 0. */
+function cpuSeconds(pids: number[]): number {
+  const CLOCK_TICKS_PER_SECOND = 100;
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // fields after the ")" of comm: state is #3, utime #14, stime #15
+      const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** PIDs of the server's database backends (its pool), to charge their CPU to the API run. */
+async function backendPids(admin: postgres.Sql, db: string): Promise<number[]> {
+  const rows =
+    await admin`SELECT pid FROM pg_stat_activity WHERE datname = ${db} AND backend_type = 'client backend'`;
+  return rows.map((r) => Number((r as { pid: number }).pid));
 }
 
 const median = (xs: number[]) => {
@@ -194,6 +240,7 @@ async function main(): Promise<void> {
       OUTBOX_RELAY: "off",
       LOG_LEVEL: "warn",
       RECONCILE_INTERVAL_SECONDS: "0",
+      DB_POOL_MAX: String(POOL),
       PAYBRIDGE_ENV: "test",
     };
     const config = loadConfig(env, "serve");
@@ -224,8 +271,13 @@ async function main(): Promise<void> {
       p.kill();
       throw new Error(`${cmd.join(" ")} did not answer within ${SERVER_READY_TIMEOUT_MS} ms`);
     };
-    let started = await start([BINARY, "serve"]);
-    let serverKind = "dist/paybridge serve";
+    let started = await start(
+      CPU_PROF_DIR === undefined
+        ? [BINARY, "serve"]
+        : ["bun", "--cpu-prof-md", `--cpu-prof-dir=${CPU_PROF_DIR}`, join(ROOT, "src/main.ts"), "serve"],
+    );
+    let serverKind =
+      CPU_PROF_DIR === undefined ? "dist/paybridge serve" : "bun --cpu-prof-md src/main.ts serve";
     if (started.status === 404) {
       // The money routes are not mounted in this binary yet: same app from source.
       started.p.kill();
@@ -235,7 +287,12 @@ async function main(): Promise<void> {
     }
     server = started.p;
     if (started.status !== 201) throw new Error(`warm-up transfer answered ${started.status}`);
-    console.log(`server: ${serverKind}; ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds`);
+    console.log(
+      `server: ${serverKind}; ${CONNECTIONS} connections (pool ${POOL}), ${SECONDS}s per run, ${ROUNDS} rounds`,
+    );
+    console.log(
+      `load average at the start: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+    );
 
     const results: Record<string, Figures[]> = {
       "api uniform": [],
@@ -243,14 +300,40 @@ async function main(): Promise<void> {
       "api hot": [],
       "pg hot": [],
     };
+    {
+      // The framework floor: an authenticated no-database route, to tell HTTP stack cost from
+      // money-path cost in the server's CPU per transfer.
+      const cpu0 = cpuSeconds([server.pid]);
+      const out = must([
+        "wrk",
+        "-t2",
+        `-c${CONNECTIONS}`,
+        `-d${Math.min(SECONDS, 5)}s`,
+        "-H",
+        `Authorization: Bearer ${token}`,
+        `http://127.0.0.1:${port}/api/v1/currencies`,
+      ]);
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+      const ms = ((cpuSeconds([server.pid]) - cpu0) * 1000) / (rps * Math.min(SECONDS, 5));
+      console.log(
+        `floor: GET /api/v1/currencies ${rps.toFixed(0)} req/s, server cpu ${ms.toFixed(2)} ms/request`,
+      );
+    }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of ["uniform", "hot"] as const) {
+        const pool = await backendPids(admin, apiDb);
+        const serverPid = server.pid;
+        const cpu0 = { app: cpuSeconds([serverPid]), db: cpuSeconds(pool) };
         const a = wrk(port, mode, files);
+        const done = a.tps * SECONDS;
+        const appMs = ((cpuSeconds([serverPid]) - cpu0.app) * 1000) / done;
+        const dbMs = ((cpuSeconds(pool) - cpu0.db) * 1000) / done;
         results[`api ${mode}`]!.push(a);
         const p = pgbench(refDb, mode);
         results[`pg ${mode}`]!.push(p);
         console.log(
-          `round ${round} ${mode.padEnd(7)} api ${a.tps.toFixed(0)} tps (p50 ${a.p50} ms, p99 ${a.p99} ms, errors ${a.errors})` +
+          `round ${round} ${mode.padEnd(7)} api ${a.tps.toFixed(0)} tps (p50 ${a.p50} ms, p99 ${a.p99} ms, errors ${a.errors}${a.errors > 0 ? ` = ${a.errorDetail}` : ""};` +
+            ` cpu/transfer: server ${appMs.toFixed(2)} ms, its db backends ${dbMs.toFixed(2)} ms)` +
             ` | pgbench ${p.tps.toFixed(0)} tps (avg ${p.avg} ms)`,
         );
       }
@@ -272,6 +355,9 @@ async function main(): Promise<void> {
     ]);
     const ratio = (mode: "uniform" | "hot") =>
       median(results[`api ${mode}`]!.map((x) => x.tps)) / median(results[`pg ${mode}`]!.map((x) => x.tps));
+    console.log(
+      `load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+    );
     console.log(
       `ratio API ÷ pgbench: uniform ${(ratio("uniform") * 100).toFixed(0)}% (goal ≥ 60%), hot ${(ratio("hot") * 100).toFixed(0)}% (goal ≥ 50%)`,
     );

@@ -100,8 +100,12 @@ export function mapDbError(err: unknown): AppError | undefined {
     case "22003":
     case "22007":
     case "22008":
+    case "22009":
     case "22021":
-      // invalid text representation, too long, out of range, bad datetime, NUL bytes
+    case "22P05":
+      // invalid text representation, too long, out of range, bad datetime (22009: a time zone
+      // displacement out of range, e.g. "+215447-06-30T19:07:57Z"), NUL bytes (22P05: \u0000
+      // inside jsonb) — found by the fuzzer (test/reliability/fuzz.test.ts)
       return new AppError("VALIDATION_ERROR", 400, "A value in the request is malformed.", []);
     case "57014":
       // statement_timeout (or a cancelled query): the database is overloaded or locked

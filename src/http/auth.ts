@@ -32,6 +32,11 @@ export const DEV_ADMIN_SUB = "dev-admin";
 /** Longest token accepted; real tokens are a few hundred bytes. */
 const MAX_TOKEN_CHARS = 8192;
 const MAX_SUB_CHARS = 255;
+/**
+ * Verified tokens remembered per authenticator (until their `exp`), so a client sending the
+ * same token on every request pays the signature check once. Bounded: cleared when full.
+ */
+const VERIFIED_TOKEN_CACHE_MAX = 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type Alg = "HS256" | "RS256" | "ES256";
@@ -55,6 +60,10 @@ function verifyKeyFrom(config: Config): VerifyKey | undefined {
 }
 
 function fromKey(vk: VerifyKey, config: Config): Authenticator {
+  // Only successful verifications are cached, each until its own exp (stricter than jose,
+  // which tolerates CLOCK_TOLERANCE_SECONDS past it); key, issuer and audience are fixed per
+  // authenticator, so a cached answer is the answer jose would give again.
+  const verified = new Map<string, { caller: Caller; expiresAtMs: number }>();
   return {
     async verify(authorization) {
       if (authorization === null || authorization === undefined || authorization === "") {
@@ -63,6 +72,11 @@ function fromKey(vk: VerifyKey, config: Config): Authenticator {
       const m = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization.trim());
       if (m === null || m[1] === undefined || m[1].length > MAX_TOKEN_CHARS) {
         throw new UnauthorizedError("The Authorization header must be 'Bearer <token>'.", "malformed token");
+      }
+      const hit = verified.get(m[1]);
+      if (hit !== undefined) {
+        if (Date.now() < hit.expiresAtMs) return hit.caller;
+        verified.delete(m[1]);
       }
       let payload: Record<string, unknown>;
       try {
@@ -81,7 +95,12 @@ function fromKey(vk: VerifyKey, config: Config): Authenticator {
           expired ? "token expired" : "invalid token",
         );
       }
-      return callerFromClaims(payload);
+      const caller = callerFromClaims(payload);
+      if (typeof payload.exp === "number") {
+        if (verified.size >= VERIFIED_TOKEN_CACHE_MAX) verified.clear();
+        verified.set(m[1], { caller, expiresAtMs: payload.exp * 1000 });
+      }
+      return caller;
     },
   };
 }

@@ -6,8 +6,14 @@
 import { createHash } from "node:crypto";
 import type { Caller } from "../context.ts";
 import type { Sql } from "../db/client.ts";
-import type { IdempotencyClaim, PostOutcome, Settled, StoredResponse } from "../ledger/postings.ts";
-import { AppError, PROBLEM_CONTENT_TYPE, toProblem } from "./errors.ts";
+import {
+  type IdempotencyClaim,
+  type PostOutcome,
+  type Settled,
+  STORED_REJECTION_STATUSES,
+  type StoredResponse,
+} from "../ledger/postings.ts";
+import { AppError, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, toProblem } from "./errors.ts";
 import { idHeaders, idsOf } from "./request-id.ts";
 
 export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
@@ -73,9 +79,18 @@ export function requestFingerprint(
     .digest("hex");
 }
 
+/** Problem titles of the stored statuses, taken from toProblem itself so both renderings agree. */
+const STORED_TITLES: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(
+    [...STORED_REJECTION_STATUSES].map((s) => [String(s), toProblem(new AppError("X", s, ""), "", "").title]),
+  ),
+);
+
 /**
- * The claim handed to the money path: it renders the response that is stored and returned
- * (success body, or the problem document of a business rejection with THIS request's id).
+ * The claim handed to the money path: the response that is stored and returned (success body,
+ * or the problem document of a business rejection with THIS request's id). The database
+ * renders it (`http`: the whole posting is then one statement, see src/ledger/postings.ts);
+ * `respond` is the same rendering in JS for the transactional path.
  */
 export function idempotencyClaim(
   request: Request,
@@ -84,18 +99,25 @@ export function idempotencyClaim(
   fingerprint: string,
   success: { status: number; render: (s: Extract<Settled, { ok: true }>["result"]) => unknown },
 ): IdempotencyClaim {
+  const requestId = idsOf(request).requestId;
+  const instance = new URL(request.url).pathname;
   return {
     scope: idempotencyScope(caller),
     key,
     fingerprint,
+    http: {
+      successStatus: success.status,
+      instance,
+      requestId,
+      problemTypeBase: PROBLEM_TYPE_BASE,
+      titles: STORED_TITLES,
+    },
     respond: (outcome) =>
       outcome.ok
         ? { status: success.status, body: JSON.stringify(success.render(outcome.result)) }
         : {
             status: outcome.error.status,
-            body: JSON.stringify(
-              toProblem(outcome.error, new URL(request.url).pathname, idsOf(request).requestId),
-            ),
+            body: JSON.stringify(toProblem(outcome.error, instance, requestId)),
           },
   };
 }
@@ -116,6 +138,8 @@ export function outcomeResponse(request: Request, out: PostOutcome, onReplay?: (
     case "replayed":
       onReplay?.();
       return storedResponse(request, out.response, true);
+    case "stored":
+      return storedResponse(request, out.response, false);
     case "posted":
     case "rejected":
       if (out.response === undefined) throw new Error("idempotent posting without a stored response");

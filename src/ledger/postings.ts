@@ -1,18 +1,20 @@
 // THE money path. Every balance change — credit, debit, transfer, fee, refund, adjustment,
 // hold, complete (full or partial), fail, cancel, retry, expiry — goes through `post`, which
-// runs ONE database transaction:
+// calls pb_post / pb_post_http (plpgsql, migration 00006): idempotency claim + lookup, row
+// locks in global order, status/KYC/funds/limit checks, balances, transaction row, balanced
+// ledger entries and the outbox events, all in ONE statement.
 //
-//   BEGIN
-//   SELECT pb_post(op)         -- idempotency claim + lookup, row locks in global order,
-//                              -- status/KYC/funds/limit checks, balances, transaction row,
-//                              -- balanced ledger entries (plpgsql, migration 00006)
-//   appendEvents(...) ‖ INSERT idempotency_keys   -- pipelined: one round trip
-//   COMMIT
+// Row locks are held only while that statement runs; lock hold time is what bounds hot-wallet
+// throughput, so no client round trip happens while rows are locked:
 //
-// Row locks are held from inside pb_post until COMMIT: two client round trips. That window
-// bounds hot-wallet throughput, which is why the checks and writes live in one server-side
-// call instead of a dozen statements. Deadlocks (40P01) and serialization failures (40001)
-// rerun the whole transaction (bounded, jittered); clients never see them.
+//   HTTP claim (claim.http)      SELECT pb_post_http(op)  -- also renders the response body and
+//                                                         -- stores the idempotency record;
+//                                                         -- auto-committed: one round trip
+//   no idempotency               SELECT pb_post(op)       -- auto-committed: one round trip
+//   JS-rendered claim (respond)  BEGIN; SELECT pb_post(op); INSERT idempotency_keys; COMMIT
+//
+// A single statement is atomic on its own. Deadlocks (40P01) and serialization failures
+// (40001) rerun the whole posting (bounded, jittered); clients never see them.
 import type { RequestScope } from "../context.ts";
 import type { Sql, TxSql } from "../db/client.ts";
 import { isRetryable } from "../db/errors.ts";
@@ -24,9 +26,7 @@ import {
   ValidationError,
 } from "../http/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { appendEvents, type NewEvent } from "../outbox/events.ts";
 import { formatAmount } from "./money.ts";
-import { transactionJson, walletMovementJson } from "./render.ts";
 import { type Direction, type TransactionRow, txFromJson, type WalletRow, walletFromJson } from "./types.ts";
 
 /** Attempts of one posting before a deadlock/serialization failure is given up (→ 503). */
@@ -64,12 +64,30 @@ export type PostingResult = { transaction: TransactionRow; wallets: WalletRow[] 
 export type StoredResponse = { status: number; body: string };
 export type Settled = { ok: true; result: PostingResult } | { ok: false; error: AppError };
 
+/**
+ * An HTTP money request's response, rendered by the database (pb_post_http): the success body
+ * is `{transaction, wallet}` or, for a transfer, `{transaction, source_wallet,
+ * destination_wallet}` (SPEC §3.2), in the shapes of src/ledger/render.ts; a stored rejection
+ * is the problem document of `toProblem`.
+ */
+export type HttpRender = {
+  successStatus: number;
+  /** Problem `instance` and `request_id` of a stored rejection. */
+  instance: string;
+  requestId: string;
+  /** PROBLEM_TYPE_BASE and the titles of the stored statuses (src/http/errors.ts). */
+  problemTypeBase: string;
+  titles: Readonly<Record<string, string>>;
+};
+
 export type IdempotencyClaim = {
   scope: string;
   key: string;
   fingerprint: string;
   /** Renders the response stored (and returned) for this outcome; called inside the transaction. */
   respond: (outcome: Settled) => StoredResponse;
+  /** When set, the database renders the response instead: one statement, no BEGIN/COMMIT. */
+  http?: HttpRender;
 };
 
 export type PostOptions = {
@@ -83,6 +101,8 @@ export type PostOutcome =
   | { kind: "posted"; result: PostingResult; response?: StoredResponse }
   | { kind: "rejected"; error: AppError; response?: StoredResponse }
   | { kind: "replayed"; response: StoredResponse }
+  /** An HTTP claim's first outcome (posted or stored rejection), rendered by the database. */
+  | { kind: "stored"; posted: boolean; response: StoredResponse }
   | { kind: "none" };
 
 /** Business outcomes that are stored and replayed (SPEC §3.1); 400s are not. */
@@ -94,11 +114,20 @@ export async function post(
   op: MoneyOp,
   opts: PostOptions = {},
 ): Promise<PostOutcome> {
+  const idem = opts.idempotency;
+  const params = JSON.stringify(paramsOf(scope, op, opts));
   for (let attempt = 1; ; attempt++) {
     try {
-      const outcome = await sql.begin((tx) => postInTransaction(tx, scope, op, opts));
-      if (outcome.kind === "posted" && opts.metrics !== undefined)
-        countPosted(opts.metrics, outcome.result.transaction);
+      if (idem?.http !== undefined) return await postHttp(sql, params, opts.metrics);
+      const outcome =
+        idem === undefined
+          ? await toOutcome(await callPost(sql, params), undefined)
+          : await sql.begin(async (tx) => toOutcome(await callPost(tx, params), { tx, idem }));
+      if (outcome.kind === "posted" && opts.metrics !== undefined) {
+        const t = outcome.result.transaction;
+        const amount = formatAmount(t.captured_amount ?? t.amount, t.currency);
+        countPosted(opts.metrics, t.type, t.status, t.currency, amount);
+      }
       return outcome;
     } catch (err) {
       if (!isRetryable(err) || attempt >= MAX_POSTING_ATTEMPTS) throw err;
@@ -121,6 +150,7 @@ export async function postOrThrow(
     case "rejected":
       throw out.error;
     case "replayed":
+    case "stored":
     case "none":
       throw new Error(`postOrThrow: unexpected ${out.kind}`);
     default: {
@@ -130,38 +160,64 @@ export async function postOrThrow(
   }
 }
 
-async function postInTransaction(
-  tx: TxSql,
-  scope: RequestScope,
-  op: MoneyOp,
-  opts: PostOptions,
-): Promise<PostOutcome> {
+type PostRow = Record<string, unknown>;
+
+function paramsOf(scope: RequestScope, op: MoneyOp, opts: PostOptions): Record<string, unknown> {
   const idem = opts.idempotency;
-  const params = {
+  const http = idem?.http;
+  return {
     ...toParams(op),
     owner_id: opts.ownerId ?? null,
     actor: { id: scope.actor.id, role: scope.actor.role },
+    trace_id: scope.traceId,
     idempotency_key: idem?.key ?? null,
     idem_scope: idem?.scope ?? null,
     idem_key: idem?.key ?? null,
     idem_fingerprint: idem?.fingerprint ?? null,
+    ...(http === undefined
+      ? {}
+      : {
+          success_status: http.successStatus,
+          instance: http.instance,
+          request_id: http.requestId,
+          problem_type_base: http.problemTypeBase,
+          titles: http.titles,
+          stored_statuses: [...STORED_REJECTION_STATUSES],
+        }),
   };
-  const [row] = await tx`SELECT pb_post(${JSON.stringify(params)}::text::jsonb) AS r`;
-  const r = (row as { r: Record<string, unknown> }).r;
+}
 
+async function callPost(sql: Sql | TxSql, params: string): Promise<PostRow> {
+  const [row] = await sql`SELECT pb_post(${params}::text::jsonb) AS r`;
+  return (row as { r: PostRow }).r;
+}
+
+function inUse(): AppError {
+  return new ConflictError(
+    "IDEMPOTENCY_KEY_IN_USE",
+    "A request with this Idempotency-Key is still in progress. Retry later.",
+    undefined,
+    { "Retry-After": String(IDEMPOTENCY_IN_FLIGHT_RETRY_AFTER_SECONDS) },
+  );
+}
+
+function reused(): AppError {
+  return new UnprocessableError(
+    "IDEMPOTENCY_KEY_REUSED",
+    "This Idempotency-Key was already used with a different request.",
+  );
+}
+
+/** pb_post's answer → the outcome; with a JS-rendered claim, stores the record in `store.tx`. */
+async function toOutcome(
+  r: PostRow,
+  store: { tx: TxSql; idem: IdempotencyClaim } | undefined,
+): Promise<PostOutcome> {
   switch (r.idem) {
     case "in_use":
-      throw new ConflictError(
-        "IDEMPOTENCY_KEY_IN_USE",
-        "A request with this Idempotency-Key is still in progress. Retry later.",
-        undefined,
-        { "Retry-After": String(IDEMPOTENCY_IN_FLIGHT_RETRY_AFTER_SECONDS) },
-      );
+      throw inUse();
     case "reused":
-      throw new UnprocessableError(
-        "IDEMPOTENCY_KEY_REUSED",
-        "This Idempotency-Key was already used with a different request.",
-      );
+      throw reused();
     case "replay":
       return { kind: "replayed", response: { status: Number(r.status), body: String(r.body) } };
   }
@@ -172,9 +228,9 @@ async function postInTransaction(
     // Validation failures are not stored; the transaction rolls back.
     if (!STORED_REJECTION_STATUSES.has(error.status)) throw error;
     let response: StoredResponse | undefined;
-    if (idem !== undefined) {
-      response = idem.respond({ ok: false, error });
-      await storeIdempotency(tx, idem, response, null);
+    if (store !== undefined) {
+      response = store.idem.respond({ ok: false, error });
+      await storeIdempotency(store.tx, store.idem, response, null);
     }
     return { kind: "rejected", error, response };
   }
@@ -183,19 +239,40 @@ async function postInTransaction(
     transaction: txFromJson(r.transaction as Record<string, unknown>),
     wallets: (r.wallets as Record<string, unknown>[]).map(walletFromJson),
   };
-  const events = eventsFor(op, result, scope);
   let response: StoredResponse | undefined;
-  if (idem !== undefined) {
-    response = idem.respond({ ok: true, result });
-    // Pipelined: both statements leave in one round trip while the row locks are held.
-    await Promise.all([
-      appendEvents(tx, events),
-      storeIdempotency(tx, idem, response, result.transaction.id),
-    ]);
-  } else {
-    await appendEvents(tx, events);
+  if (store !== undefined) {
+    response = store.idem.respond({ ok: true, result });
+    await storeIdempotency(store.tx, store.idem, response, result.transaction.id);
   }
   return { kind: "posted", result, response };
+}
+
+type HttpRow = { o_kind: string; o_status: number | null; o_body: string | null; o_info: PostRow | null };
+
+/** The HTTP path: one auto-committed statement does everything, the body comes back as text. */
+async function postHttp(sql: Sql, params: string, metrics: Metrics | undefined): Promise<PostOutcome> {
+  const [row] = await sql`SELECT * FROM pb_post_http(${params}::text::jsonb)`;
+  const r = row as HttpRow;
+  const response = (): StoredResponse => ({ status: Number(r.o_status), body: String(r.o_body) });
+  switch (r.o_kind) {
+    case "in_use":
+      throw inUse();
+    case "reused":
+      throw reused();
+    case "replay":
+      return { kind: "replayed", response: response() };
+    case "error":
+      throw rejectionError(JSON.parse(String(r.o_body)) as PostRow);
+    case "rejected":
+      return { kind: "stored", posted: false, response: response() };
+    case "posted": {
+      const i = r.o_info as Record<string, string>;
+      if (metrics !== undefined) countPosted(metrics, i.type!, i.status!, i.currency!, i.amount!);
+      return { kind: "stored", posted: true, response: response() };
+    }
+    default:
+      throw new Error(`pb_post_http: unknown outcome ${r.o_kind}`);
+  }
 }
 
 function toParams(op: MoneyOp): Record<string, unknown> {
@@ -273,75 +350,10 @@ function storeIdempotency(
     VALUES (${idem.scope}, ${idem.key}, ${idem.fingerprint}, ${res.status}, ${res.body}, ${transactionId})`;
 }
 
-/** The outbox events of SPEC §2.5, in order, for a successful posting. */
-export function eventsFor(op: MoneyOp, result: PostingResult, scope: RequestScope): NewEvent[] {
-  const t = result.transaction;
-  const base = { actor: scope.actor, traceId: scope.traceId };
-  const txEvent = (type: NewEvent["type"]): NewEvent => ({
-    ...base,
-    type,
-    aggregateType: "transaction",
-    aggregateId: t.id,
-    data: transactionJson(t),
-  });
-  const walletEvent = (
-    type: "wallet.credited" | "wallet.debited",
-    w: WalletRow,
-    amount: bigint,
-  ): NewEvent => ({
-    ...base,
-    type,
-    aggregateType: "wallet",
-    aggregateId: w.id,
-    data: walletMovementJson(w, t.id, amount),
-  });
-  const [first, second] = result.wallets;
-  if (first === undefined) throw new Error("posting returned no wallet");
-  switch (op.op) {
-    case "move":
-      return [
-        txEvent("transaction.created"),
-        walletEvent(op.direction === "credit" ? "wallet.credited" : "wallet.debited", first, t.amount),
-        txEvent("transaction.completed"),
-      ];
-    case "transfer":
-      if (second === undefined) throw new Error("transfer returned one wallet");
-      return [
-        txEvent("transaction.created"),
-        walletEvent("wallet.debited", first, t.amount),
-        walletEvent("wallet.credited", second, t.amount),
-        txEvent("transaction.completed"),
-      ];
-    case "hold":
-      return [txEvent("transaction.created")];
-    case "complete":
-      return [
-        walletEvent("wallet.debited", first, t.captured_amount ?? t.amount),
-        txEvent("transaction.completed"),
-      ];
-    case "fail":
-      return [txEvent("transaction.failed")];
-    case "cancel":
-    case "expire":
-      return [txEvent("transaction.cancelled")];
-    case "retry":
-      return [txEvent("transaction.retried")];
-    case "reject":
-      return [];
-    default: {
-      const never: never = op;
-      throw new Error(`unknown op ${String(never)}`);
-    }
-  }
-}
-
-function countPosted(metrics: Metrics, t: TransactionRow): void {
-  metrics.businessTransactions.inc({ type: t.type, status: t.status, currency: t.currency });
-  if (t.status === "COMPLETED") {
+function countPosted(metrics: Metrics, type: string, status: string, currency: string, amount: string): void {
+  metrics.businessTransactions.inc({ type, status, currency });
+  if (status === "COMPLETED") {
     // Major units as a float for the histogram only; the exact value never depends on it.
-    metrics.businessAmount.observe(
-      { type: t.type, currency: t.currency },
-      Number(formatAmount(t.captured_amount ?? t.amount, t.currency)),
-    );
+    metrics.businessAmount.observe({ type, currency }, Number(amount));
   }
 }
