@@ -60,7 +60,7 @@ test("relay requeue puts FAILED events back (by id, then --all)", async () => {
 
 test("relay with an invalid NATS_URL is a configuration error (exit 1), nothing leaks", async () => {
   // A real process: the exit code and stderr an operator sees.
-  const p = Bun.spawn(["bun", MAIN, "relay"], {
+  const p = Bun.spawn([process.execPath, MAIN, "relay"], {
     env: { PATH: process.env.PATH ?? "", DATABASE_URL: db.url, NATS_URL: "http://user:secret@host" },
     stderr: "pipe",
   });

@@ -54,7 +54,15 @@ afterAll(async () => {
 
 function spawnRelay(webhookUrl: string): Subprocess {
   const p = Bun.spawn(
-    ["bun", MAIN, "relay", "--nats-stream", stream.streamName, "--nats-subject-prefix", stream.subjectPrefix],
+    [
+      process.execPath,
+      MAIN,
+      "relay",
+      "--nats-stream",
+      stream.streamName,
+      "--nats-subject-prefix",
+      stream.subjectPrefix,
+    ],
     {
       env: {
         PATH: process.env.PATH ?? "",
