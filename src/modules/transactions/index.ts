@@ -69,6 +69,27 @@ function checkMetadata(metadata: Record<string, unknown> | undefined): void {
   }
 }
 
+/** Deposit or withdrawal: the same body, opposite directions. */
+function moveOp(
+  type: "DEPOSIT" | "WITHDRAW",
+  direction: "credit" | "debit",
+  walletId: string,
+  body: typeof MoneyBody.static,
+  currency: string,
+): MoneyOp {
+  checkMetadata(body.metadata);
+  return {
+    op: "move",
+    type,
+    direction,
+    walletId,
+    amount: parseAmount(body.amount, currency),
+    description: body.description,
+    externalReference: body.external_reference ?? null,
+    metadata: body.metadata,
+  };
+}
+
 type Target = { kind: "wallet"; id: string } | { kind: "transaction"; id: string };
 type MoneyRoute = {
   template: string;
@@ -134,24 +155,12 @@ export function transactionRoutes(deps: AppDeps) {
   return new Elysia({ prefix: PREFIX })
     .post(
       "/wallets/:id/credit",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/wallets/:id/credit`,
+          template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
-          build: (currency) => {
-            checkMetadata(body.metadata);
-            return {
-              op: "move",
-              type: "DEPOSIT",
-              direction: "credit",
-              walletId: params.id,
-              amount: parseAmount(body.amount, currency),
-              description: body.description,
-              externalReference: body.external_reference ?? null,
-              metadata: body.metadata,
-            };
-          },
+          build: (currency) => moveOp("DEPOSIT", "credit", params.id, body, currency),
           render: txAndWallet,
         }),
       {
@@ -164,24 +173,12 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/wallets/:id/debit",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/wallets/:id/debit`,
+          template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
-          build: (currency) => {
-            checkMetadata(body.metadata);
-            return {
-              op: "move",
-              type: "WITHDRAW",
-              direction: "debit",
-              walletId: params.id,
-              amount: parseAmount(body.amount, currency),
-              description: body.description,
-              externalReference: body.external_reference ?? null,
-              metadata: body.metadata,
-            };
-          },
+          build: (currency) => moveOp("WITHDRAW", "debit", params.id, body, currency),
           render: txAndWallet,
         }),
       {
@@ -198,9 +195,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/wallets/:id/transfer",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/wallets/:id/transfer`,
+          template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
           build: (currency) => {
@@ -230,9 +227,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/wallets/:id/adjustments",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/wallets/:id/adjustments`,
+          template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
           build: (currency) => {
@@ -271,9 +268,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/wallets/:id/holds",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/wallets/:id/holds`,
+          template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
           build: (currency) => {
@@ -303,10 +300,10 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/transactions/:id/complete",
-      async ({ request, params, body }) => {
+      async ({ request, params, body, route }) => {
         const op = await completeOp(deps, params.id, body?.amount);
         return runMoney(deps, request, params, body, {
-          template: `${PREFIX}/transactions/:id/complete`,
+          template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
           build: () => op,
@@ -323,9 +320,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/transactions/:id/fail",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/transactions/:id/fail`,
+          template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
           build: () => ({ op: "fail", transactionId: params.id, reason: body.reason }),
@@ -341,9 +338,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/transactions/:id/cancel",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/transactions/:id/cancel`,
+          template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
           build: () => ({ op: "cancel", transactionId: params.id, reason: body?.reason ?? null }),
@@ -359,9 +356,9 @@ export function transactionRoutes(deps: AppDeps) {
     )
     .post(
       "/transactions/:id/retry",
-      ({ request, params, body }) =>
+      ({ request, params, body, route }) =>
         runMoney(deps, request, params, body, {
-          template: `${PREFIX}/transactions/:id/retry`,
+          template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
           build: () => ({ op: "retry", transactionId: params.id }),
