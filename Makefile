@@ -31,10 +31,10 @@ node_modules/.installed: package.json bun.lock | $(if $(filter $(BUN_LOCAL),$(BU
 
 deps: node_modules/.installed ## install Bun (if needed) and the dependencies
 
-tools: ## Debian tools the tests use (promtool, wrk, pgbench)
-	@command -v promtool >/dev/null && command -v wrk >/dev/null && command -v pgbench >/dev/null || { \
-	  echo "installing prometheus (promtool), wrk, postgresql-contrib (pgbench)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus wrk postgresql-contrib >/dev/null; }
+tools: ## Debian tools the tests use (promtool, wrk, pgbench, jq)
+	@command -v promtool >/dev/null && command -v wrk >/dev/null && command -v pgbench >/dev/null && command -v jq >/dev/null || { \
+	  echo "installing prometheus (promtool), wrk, postgresql-contrib (pgbench), jq"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus wrk postgresql-contrib jq >/dev/null; }
 
 dist/paybridge: node_modules/.installed $(SOURCES)
 	@mkdir -p dist
