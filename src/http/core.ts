@@ -184,13 +184,39 @@ export function toAppError(
   return new InternalError();
 }
 
+/**
+ * Body sizes of Responses built here and by the idempotency layer. Elysia hands
+ * onAfterResponse neither the error mapper's Response nor its body, so the access log and
+ * the response-size histogram read the size recorded when the Response was built.
+ */
+const sentBytes = new WeakMap<Request, number>();
+const encoder = new TextEncoder();
+
+/** A JSON Response whose body size is recorded for the metrics and the access log. */
+export function jsonResponse(
+  request: Request,
+  body: string,
+  status: number,
+  headers: Record<string, string>,
+) {
+  const bytes = encoder.encode(body);
+  sentBytes.set(request, bytes.byteLength);
+  return new Response(bytes, { status, headers: { ...headers, "content-length": String(bytes.byteLength) } });
+}
+
+/** The body size recorded by jsonResponse for this request, if any. */
+export function sentSizeOf(request: Request): number | undefined {
+  return sentBytes.get(request);
+}
+
 /** Renders an AppError as the problem+json Response, ids included. */
 export function problemResponse(err: AppError, request: Request): Response {
   const ids = idsOf(request);
   const body = JSON.stringify(toProblem(err, new URL(request.url).pathname, ids.requestId));
-  return new Response(body, {
-    status: err.status,
-    headers: { "content-type": PROBLEM_CONTENT_TYPE, ...idHeaders(ids), ...err.headers },
+  return jsonResponse(request, body, err.status, {
+    "content-type": PROBLEM_CONTENT_TYPE,
+    ...idHeaders(ids),
+    ...err.headers,
   });
 }
 
@@ -213,7 +239,9 @@ export function corePlugin(opts: CoreOptions) {
       set.status = err.status;
       Object.assign(set.headers, idHeaders(ids), err.headers ?? {});
       set.headers["content-type"] = PROBLEM_CONTENT_TYPE;
-      return JSON.stringify(toProblem(err, new URL(request.url).pathname, ids.requestId));
+      const body = JSON.stringify(toProblem(err, new URL(request.url).pathname, ids.requestId));
+      sentBytes.set(request, encoder.encode(body).byteLength);
+      return body;
     })
     .as("global");
 }

@@ -3,6 +3,7 @@
 // stored outcome into the exact Response. The database half (claim with
 // pg_try_advisory_xact_lock, lookup, insert in the same transaction as the effect) is part
 // of the money path (src/ledger/postings.ts, pb_post).
+
 import { createHash } from "node:crypto";
 import type { Caller } from "../context.ts";
 import type { Sql } from "../db/client.ts";
@@ -13,6 +14,7 @@ import {
   STORED_REJECTION_STATUSES,
   type StoredResponse,
 } from "../ledger/postings.ts";
+import { jsonResponse } from "./core.ts";
 import { AppError, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, toProblem } from "./errors.ts";
 import { idHeaders, idsOf } from "./request-id.ts";
 
@@ -129,7 +131,7 @@ export function storedResponse(request: Request, stored: StoredResponse, replaye
     ...idHeaders(idsOf(request)),
   };
   if (replayed) headers[IDEMPOTENT_REPLAYED_HEADER] = "true";
-  return new Response(stored.body, { status: stored.status, headers });
+  return jsonResponse(request, stored.body, stored.status, headers);
 }
 
 /** Maps a money-path outcome of an idempotent request to its Response. */

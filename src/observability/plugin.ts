@@ -6,13 +6,15 @@
 // Request ids come from the core plugin (`idsOf(request)`, src/http/request-id.ts, which
 // also resolves them itself when the core plugin did not run) and the log lines get them
 // through `requestContext` (the logger's mixin).
+
 import { wrap } from "@bogeychan/elysia-logger";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../app.ts";
 import { BUILD_INFO } from "../cli/version.ts";
 import { requestContext } from "../context.ts";
 import { createSql, type Sql } from "../db/client.ts";
-import { AppError, toProblem } from "../http/errors.ts";
+import { sentSizeOf } from "../http/core.ts";
+import { AppError } from "../http/errors.ts";
 import { idsOf } from "../http/request-id.ts";
 import { poolTracker, type QueryEvent } from "./db-metrics.ts";
 import {
@@ -126,17 +128,12 @@ function finalStatus(ctx: AfterResponseContext): number {
 }
 
 /**
- * The body size of the response just sent. When a handler threw, Elysia keeps neither the
- * error mapper's body nor the final Response: our AppErrors are re-rendered (pure, same
- * bytes as the core's problem body); anything else counts as 0.
+ * The body size of the response just sent. Elysia hands onAfterResponse neither the error
+ * mapper's body nor a handler's final Response, so the core records the size of every body
+ * it renders (problems, stored idempotent answers); other values are measured here.
  */
 function finalSize(ctx: AfterResponseContext): number {
-  const value = ctx.responseValue ?? ctx.response;
-  if (value === undefined && ctx.error instanceof AppError) {
-    const problem = toProblem(ctx.error, new URL(ctx.request.url).pathname, idsOf(ctx.request).requestId);
-    return encoder.encode(JSON.stringify(problem)).byteLength;
-  }
-  return responseSize(value, ctx.set.headers);
+  return sentSizeOf(ctx.request) ?? responseSize(ctx.responseValue ?? ctx.response, ctx.set.headers);
 }
 
 export function observabilityPlugin(deps: AppDeps) {

@@ -206,6 +206,27 @@ describe("access log", () => {
     expect(all).not.toContain("cookiesecret");
   });
 
+  test("error responses log their real body size (validation, malformed JSON, 404)", async () => {
+    for (const [path, init] of [
+      [
+        "/api/v1/users",
+        { method: "POST", headers: { "content-type": "application/json" }, body: '{"email":' },
+      ],
+      ["/api/v1/users", { method: "POST", headers: { "content-type": "application/json" }, body: '{"x":1}' }],
+      ["/nope", {}],
+    ] as const) {
+      const before = accessLines().length;
+      const res = await h.app.handle(new Request(`http://localhost${path}`, init));
+      const bytes = (await res.arrayBuffer()).byteLength;
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(bytes).toBeGreaterThan(0);
+      await new Promise(setImmediate);
+      await Bun.sleep(10);
+      const line = accessLines().slice(before)[0]!;
+      expect(line.response_size).toBe(bytes);
+    }
+  });
+
   test("garbage ids are replaced, never logged raw", async () => {
     const before = accessLines().length;
     const evil = `bad id with spaces ${"x".repeat(200)}`;
