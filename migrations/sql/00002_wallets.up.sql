@@ -20,7 +20,12 @@ CREATE TABLE wallets (
   CONSTRAINT wallets_monthly_ge_daily CHECK (monthly_limit IS NULL OR daily_limit IS NULL OR monthly_limit >= daily_limit),
   CONSTRAINT wallets_closed_empty CHECK (status <> 'CLOSED' OR (available_balance = 0 AND pending_balance = 0)),
   CONSTRAINT wallets_closed_at CHECK ((status = 'CLOSED') = (closed_at IS NOT NULL))
-);
+)
+-- Every posting rewrites its wallet rows (balance, version, updated_at, event_seq: none of them
+-- indexed). Free room on each page lets that new row version stay on the same page (a HOT
+-- update: no index entries, no new page touched); a full page forces a non-HOT update that
+-- inserts into all six wallet indexes.
+WITH (fillfactor = 70);
 -- One open wallet per (user, currency); a CLOSED one does not count.
 CREATE UNIQUE INDEX wallets_user_currency_open_key ON wallets (user_id, currency) WHERE status <> 'CLOSED';
 CREATE INDEX wallets_user_created_idx ON wallets (user_id, created_at DESC, id DESC);

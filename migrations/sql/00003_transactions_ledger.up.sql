@@ -1,6 +1,20 @@
 -- Transactions and the double-entry ledger.
+
+-- Time-ordered ids (the UUIDv7 layout: 48-bit Unix time in ms, version 7, then random bits)
+-- for the rows the money path inserts (transactions here, outbox events in 00004). Random v4
+-- keys land on random btree leaves: page splits everywhere and, after each checkpoint, a
+-- full-page image per touched leaf. Time-ordered keys append at the right edge of the index.
+-- Ids stay opaque uuids to clients; ordering within one millisecond is random.
+CREATE FUNCTION pb_uuid7() RETURNS uuid LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+  SELECT encode(set_bit(set_bit(
+    overlay(uuid_send(gen_random_uuid())
+            placing substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+            FROM 1 FOR 6),
+    52, 1), 53, 1), 'hex')::uuid
+$$;
+
 CREATE TABLE transactions (
-  id                       uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  id                       uuid PRIMARY KEY DEFAULT pb_uuid7(),
   type                     text NOT NULL CHECK (type IN ('DEPOSIT', 'WITHDRAW', 'TRANSFER', 'PAYOUT', 'FEE', 'REFUND', 'ADJUSTMENT')),
   status                   text NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'FAILED', 'CANCELLED')),
   wallet_id                uuid NOT NULL REFERENCES wallets (id),
@@ -32,12 +46,23 @@ CREATE TABLE transactions (
   CONSTRAINT transactions_refund_original CHECK (type = 'REFUND' OR original_transaction_id IS NULL),
   CONSTRAINT transactions_pending_payout CHECK (status NOT IN ('PENDING', 'FAILED') OR type = 'PAYOUT')
 );
-CREATE INDEX transactions_created_idx ON transactions (created_at DESC, id DESC);
-CREATE INDEX transactions_wallet_created_idx ON transactions (wallet_id, created_at DESC, id DESC);
-CREATE INDEX transactions_dest_created_idx ON transactions (destination_wallet_id, created_at DESC, id DESC)
+-- Indexes (every insert pays for each full index, so the set is the smallest that serves each
+-- list of SPEC §3.2). Ascending keys: a backward scan serves ORDER BY created_at DESC, id DESC
+-- as well, and new rows then append at the right edge, where btree splits pack pages full
+-- (a DESC index inserts at its left edge, where every split leaves a half-empty page).
+--   GET /transactions (admin, no filter)            transactions_created_idx
+--   ?wallet_id= / GET /wallets/:id/transactions      transactions_wallet_created_idx (+ _dest_created_idx)
+--   ?type= (with or without ?status=)                transactions_type_created_idx (status: filter)
+--   ?status=COMPLETED (the bulk of the rows)         transactions_created_idx, status as a filter
+--   ?status=PENDING|FAILED|CANCELLED                 transactions_open_status_idx (partial: rare rows,
+--                                                    nothing to maintain on a completed posting)
+--   daily/monthly limit sums (pb_check_outgoing)    transactions_wallet_created_idx
+CREATE INDEX transactions_created_idx ON transactions (created_at, id);
+CREATE INDEX transactions_wallet_created_idx ON transactions (wallet_id, created_at, id);
+CREATE INDEX transactions_dest_created_idx ON transactions (destination_wallet_id, created_at, id)
   WHERE destination_wallet_id IS NOT NULL;
-CREATE INDEX transactions_type_status_created_idx ON transactions (type, status, created_at DESC, id DESC);
-CREATE INDEX transactions_status_created_idx ON transactions (status, created_at DESC, id DESC);
+CREATE INDEX transactions_type_created_idx ON transactions (type, created_at, id);
+CREATE INDEX transactions_open_status_idx ON transactions (status, created_at, id) WHERE status <> 'COMPLETED';
 -- the hold-expiry sweep
 CREATE INDEX transactions_pending_holds_idx ON transactions (expires_at) WHERE type = 'PAYOUT' AND status = 'PENDING';
 CREATE INDEX transactions_original_idx ON transactions (original_transaction_id) WHERE original_transaction_id IS NOT NULL;
@@ -60,8 +85,11 @@ CREATE TABLE ledger_entries (
   CONSTRAINT ledger_entries_system_currency CHECK (system_account IS NULL OR system_account = currency),
   CONSTRAINT ledger_entries_wallet_balance CHECK (wallet_id IS NULL OR (balance_after IS NOT NULL AND balance_after >= 0))
 );
-CREATE INDEX ledger_entries_wallet_idx ON ledger_entries (wallet_id, created_at DESC, id DESC) WHERE wallet_id IS NOT NULL;
-CREATE INDEX ledger_entries_transaction_idx ON ledger_entries (transaction_id);
+-- GET /wallets/:id/entries (ascending for the same reason as the transactions indexes).
+-- No index on transaction_id: nothing reads entries by transaction (reconciliation aggregates
+-- the whole table) and transactions are never deleted, so the foreign key needs none either;
+-- it would be two more index entries on every posting.
+CREATE INDEX ledger_entries_wallet_idx ON ledger_entries (wallet_id, created_at, id) WHERE wallet_id IS NOT NULL;
 
 -- The ledger is append-only, even for the table owner.
 CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

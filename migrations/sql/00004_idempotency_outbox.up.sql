@@ -11,13 +11,18 @@ CREATE TABLE idempotency_keys (
   created_at      timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (scope, key)
 );
-CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+-- Only the TTL purge reads by age, and rows arrive in created_at order: a BRIN summary costs the
+-- insert next to nothing (a btree would add one more index entry to every posting).
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys USING brin (created_at);
 
 -- Transactional outbox. `position` orders the feed; `txid` lets /events serve only rows
 -- older than every in-flight transaction, so a late commit is never skipped.
 CREATE TABLE outbox (
-  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  position         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+  -- time-ordered (pb_uuid7, 00003): appends at the right edge of the primary key
+  id               uuid PRIMARY KEY DEFAULT pb_uuid7(),
+  -- unique by construction (GENERATED ALWAYS); the relay orders by it through outbox_pending_idx
+  -- and the feed through outbox_feed_idx (00007), so no index of its own
+  position         bigint GENERATED ALWAYS AS IDENTITY,
   type             text NOT NULL CHECK (type ~ '^[a-z_]+(\.[a-z_]+)+$'),
   version          integer NOT NULL DEFAULT 1,
   aggregate_type   text NOT NULL CHECK (aggregate_type IN ('user', 'wallet', 'transaction')),
@@ -38,4 +43,8 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending_idx ON outbox (position) WHERE status = 'PENDING';
 CREATE INDEX outbox_failed_idx ON outbox (position) WHERE status = 'FAILED';
 CREATE INDEX outbox_published_idx ON outbox (published_at) WHERE status = 'PUBLISHED';
-CREATE INDEX outbox_occurred_idx ON outbox (occurred_at);
+-- Each posting inserts up to four events, each paying for every full index here: pkey,
+-- aggregate sequence, pending (every new row is PENDING) and the feed index (00007). FAILED
+-- and PUBLISHED rows are not in the insert path. Age (the no-target purge) is read through a
+-- BRIN summary: rows arrive in occurred_at order, and BRIN upkeep on insert is next to nothing.
+CREATE INDEX outbox_occurred_idx ON outbox USING brin (occurred_at);

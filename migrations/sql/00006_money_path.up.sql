@@ -20,8 +20,13 @@
 --
 -- Results handed to JS are jsonb with every bigint rendered as TEXT: JSON numbers above 2^53
 -- would lose precision in the client.
+--
+-- The small SQL helpers below are declared with their TRUE volatility (to_json and
+-- jsonb_build_object are STABLE): PostgreSQL inlines a SQL function only when its declared
+-- volatility is not stricter than its body's. A non-inlined SQL function is parsed and planned
+-- again on every call of every posting (measured: ~17% of the backend's CPU per transfer).
 
-CREATE FUNCTION pb_wallet_row(w wallets) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION pb_wallet_row(w wallets) RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
     'id', w.id, 'user_id', w.user_id, 'currency', w.currency, 'kind', w.kind, 'status', w.status,
     'available_balance', w.available_balance::text, 'pending_balance', w.pending_balance::text,
@@ -30,7 +35,7 @@ CREATE FUNCTION pb_wallet_row(w wallets) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
     'closed_at', w.closed_at)
 $$;
 
-CREATE FUNCTION pb_tx_row(t transactions) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION pb_tx_row(t transactions) RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
     'id', t.id, 'type', t.type, 'status', t.status, 'wallet_id', t.wallet_id,
     'destination_wallet_id', t.destination_wallet_id, 'direction', t.direction,
@@ -43,21 +48,17 @@ CREATE FUNCTION pb_tx_row(t transactions) RETURNS jsonb LANGUAGE sql IMMUTABLE A
 $$;
 
 -- Exact major-unit rendering of minor units (mirror of formatAmount and CURRENCIES in
--- src/ledger/money.ts): bigint × numeric is exact and takes the literal's scale, so the text
+-- src/ledger/money.ts): bigint × numeric is exact and takes the factor's scale, so the text
 -- always carries exactly the currency's digits. NULL for a currency outside the registry
--- (wallet creation only accepts registry codes).
+-- (wallet creation only accepts registry codes). One jsonb lookup rather than a CASE over the
+-- registry: this is inlined some 17 times into every posting's rendering, and PostgreSQL
+-- rebuilds each inlined expression tree in every transaction, so its size is per-posting CPU.
 CREATE FUNCTION pb_fmt(a bigint, c text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE c
-    WHEN 'USD' THEN (a * 0.01)::text WHEN 'EUR' THEN (a * 0.01)::text WHEN 'GBP' THEN (a * 0.01)::text
-    WHEN 'JPY' THEN a::text
-    WHEN 'KWD' THEN (a * 0.001)::text
-    WHEN 'BTC' THEN (a * 0.00000001)::text
-    WHEN 'ETH' THEN (a * 0.000000001)::text
-    WHEN 'USDT' THEN (a * 0.000001)::text WHEN 'USDC' THEN (a * 0.000001)::text
-  END
+  SELECT (a * ('{"USD": 0.01, "EUR": 0.01, "GBP": 0.01, "JPY": 1, "KWD": 0.001, "BTC": 0.00000001,
+                 "ETH": 0.000000001, "USDT": 0.000001, "USDC": 0.000001}'::jsonb -> c)::numeric)::text
 $$;
 -- A JSON string (or null) for any text.
-CREATE FUNCTION pb_js(v text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION pb_js(v text) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT coalesce(to_json(v)::text, 'null')
 $$;
 -- A quoted amount (or null).
@@ -101,7 +102,7 @@ CREATE FUNCTION pb_wallet_json(w wallets) RETURNS text LANGUAGE sql STABLE PARAL
 $$;
 
 -- walletMovementJson: the data of wallet.credited / wallet.debited.
-CREATE FUNCTION pb_movement(w wallets, p_tx uuid, p_amount bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION pb_movement(w wallets, p_tx uuid, p_amount bigint) RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT jsonb_build_object('wallet_id', w.id, 'transaction_id', p_tx, 'amount', pb_fmt(p_amount, w.currency),
                             'currency', w.currency,
                             'balance_after', pb_fmt(w.available_balance + w.pending_balance, w.currency))
@@ -112,11 +113,11 @@ CREATE TYPE pb_result AS (err jsonb, t transactions, ws wallets[]);
 
 -- A business rejection as jsonb (pb_check_outgoing) and as an operation result (pb_reject).
 CREATE FUNCTION pb_err(p_code text, p_status integer, p_detail text, p_extra jsonb DEFAULT NULL)
-RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object('error', p_code, 'status', p_status, 'detail', p_detail, 'extra', p_extra)
 $$;
 CREATE FUNCTION pb_reject(p_code text, p_status integer, p_detail text, p_extra jsonb DEFAULT NULL)
-RETURNS pb_result LANGUAGE sql IMMUTABLE AS $$
+RETURNS pb_result LANGUAGE sql STABLE AS $$
   SELECT ROW(pb_err(p_code, p_status, p_detail, p_extra), NULL, NULL)::pb_result
 $$;
 CREATE FUNCTION pb_fail(p_err jsonb) RETURNS pb_result LANGUAGE sql IMMUTABLE AS $$
@@ -124,7 +125,7 @@ CREATE FUNCTION pb_fail(p_err jsonb) RETURNS pb_result LANGUAGE sql IMMUTABLE AS
 $$;
 
 -- The jsonb result of pb_post (src/ledger/types.ts parses it).
-CREATE FUNCTION pb_ok(r pb_result) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION pb_ok(r pb_result) RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object('transaction', pb_tx_row(r.t),
                             'wallets', (SELECT jsonb_agg(pb_wallet_row(r.ws[i]) ORDER BY i)
                                           FROM generate_subscripts(r.ws, 1) AS i))
