@@ -48,6 +48,7 @@ export type ChaosResult = {
 const RESOLVE_DEADLINE_MS = 120_000;
 const DRAIN_TIMEOUT_MS = 180_000;
 const FAULT_POLL_MS = 100;
+const MAX_LOG_LINES = 5;
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const print = o.print;
@@ -199,14 +200,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     };
     printChaosReport(print, o, result, stats);
     if (!result.ok) {
-      section(print, "serve log (last 3000 characters)");
-      print(
-        (
-          await Bun.file(env.serve.proc.logPath())
-            .text()
-            .catch(() => "")
-        ).slice(-3000),
-      );
+      // The error-level lines say why (a 500's request_id is in its problem body).
+      const log = await Bun.file(env.serve.proc.logPath())
+        .text()
+        .catch(() => "");
+      const errors = log.split("\n").filter((l) => /"level":"(error|fatal)"/.test(l));
+      section(print, `serve log: ${errors.length} error line(s), the first ${MAX_LOG_LINES}`);
+      for (const l of errors.slice(0, MAX_LOG_LINES)) print(`  ${l.slice(0, 1500)}`);
     }
     return result;
   } finally {
