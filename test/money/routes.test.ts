@@ -232,6 +232,24 @@ describe("idempotency", () => {
   });
 });
 
+describe("list paging bounds", () => {
+  test("limit outside 1–100 is 400 on `limit` for transaction and entry lists (found by the fuzzer)", async () => {
+    const a = await h.wallet({ balance: "1.00" });
+    for (const path of [
+      "/api/v1/transactions",
+      `/api/v1/wallets/${a.id}/transactions`,
+      `/api/v1/wallets/${a.id}/entries`,
+    ]) {
+      for (const limit of ["-1", "0", "101"]) {
+        const r = await h.call("GET", `${path}?limit=${limit}`, { token: a.token });
+        expect([path, limit, r.status]).toEqual([path, limit, 400]);
+        expect(r.body.errors[0].field).toBe("limit");
+      }
+      expect((await h.call("GET", `${path}?limit=100`, { token: a.token })).status).toBe(200);
+    }
+  });
+});
+
 describe("bad input changes nothing", () => {
   test("each bad request gets its precise code and leaves balances, entries and events as they were", async () => {
     const a = await h.wallet({ balance: "10.00" });

@@ -10,8 +10,8 @@ import {
   decodeCursor,
   encodeCursor,
   keysetBefore,
-  LIMIT_DEFAULT,
   type Page,
+  pageLimit,
   toPage,
 } from "../../http/pagination.ts";
 import { type EntryRow, entryJson, transactionJson } from "../../ledger/render.ts";
@@ -84,7 +84,7 @@ async function txPage(
   q: TxFilter,
 ): Promise<Page<ReturnType<typeof transactionJson>>> {
   const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-  const limit = q.limit ?? LIMIT_DEFAULT;
+  const limit = pageLimit(q.limit);
   const { from, to } = periodOf(q);
   const rows = await sql`
     SELECT *, created_at::text AS cursor_ts FROM transactions
@@ -161,7 +161,7 @@ export async function listEntries(
 ) {
   await visibleWallet(sql, caller, walletId);
   const cursor = q.cursor === undefined ? undefined : decodeEntryCursor(q.cursor);
-  const limit = q.limit ?? LIMIT_DEFAULT;
+  const limit = pageLimit(q.limit);
   const { from, to } = periodOf(q);
   const rows = await sql`
     SELECT id, transaction_id, wallet_id, currency, amount, balance_after, created_at, created_at::text AS cursor_ts
