@@ -164,6 +164,14 @@ export function toAppError(
     const fields = validationFields(err as ElysiaValidationError);
     return new AppError("VALIDATION_ERROR", 400, `Invalid ${fields.map((f) => f.field).join(", ")}.`, fields);
   }
+  // A value JavaScript cannot turn into a string (e.g. {"toString": "x"} where a string is
+  // expected) makes Elysia's own ValidationError constructor throw while describing it. The
+  // input was invalid either way: a 400, not a 500 (found by the fuzzer).
+  if (err instanceof TypeError && err.stack?.includes("mapValueError") === true) {
+    return new AppError("VALIDATION_ERROR", 400, "A field has a value of the wrong type.", [
+      { field: "body", message: "a value has the wrong type and cannot be described", code: "type" },
+    ]);
+  }
   switch (code) {
     case "NOT_FOUND": {
       const allow = opts.allowedMethods(new URL(request.url).pathname);

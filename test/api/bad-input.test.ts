@@ -178,7 +178,16 @@ describe("bad bodies", () => {
 
     test(`${route.name}: unknown field, non-object body, empty body → 400`, async () => {
       const before = await counts(h.sql);
-      for (const body of [{ surprise: 1 }, [], "str", 5, null]) {
+      // {"toString": ...} as a field value cannot be stringified: Elysia's own error builder threw (500)
+      const unprintable = { toString: "x", valueOf: 1 };
+      for (const body of [
+        { surprise: 1 },
+        [],
+        "str",
+        5,
+        null,
+        { email: unprintable, full_name: unprintable },
+      ]) {
         const r = await h.call(route.method, route.path(), { token: route.token(), body });
         expect(r.status).toBe(400);
       }
