@@ -32,23 +32,48 @@ export function parseTraceparent(header: string | null | undefined): TraceContex
   return { traceId, parentSpanId, sampled: (Number.parseInt(flags, 16) & FLAG_SAMPLED) !== 0 };
 }
 
-function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+/** "00".."ff" by byte value: one table lookup per byte instead of toString + padStart. */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const TRACE_ID_BYTES = 16;
+const SPAN_ID_BYTES = 8;
+
+type WithToHex = Uint8Array & { toHex(): string };
+/** Native Uint8Array.prototype.toHex (TC39, in Bun) is ~4x faster than the table; the table is the fallback. */
+const HAS_NATIVE_HEX = typeof (Uint8Array.prototype as Partial<WithToHex>).toHex === "function";
+
+function hexOf(bytes: Uint8Array): string {
+  if (HAS_NATIVE_HEX) return (bytes as WithToHex).toHex();
   let s = "";
-  for (const b of buf) s += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX_BYTE[bytes[i]!];
   return s;
+}
+
+function randomHex(bytes: number): string {
+  return hexOf(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /** 16 random bytes as 32 lower-case hex digits, never all zero. */
 export function newTraceId(): string {
-  const id = randomHex(16);
+  const id = randomHex(TRACE_ID_BYTES);
   return id === ZERO_TRACE_ID ? newTraceId() : id;
 }
 
 /** 8 random bytes as 16 lower-case hex digits, never all zero. */
 export function newSpanId(): string {
-  const id = randomHex(8);
+  const id = randomHex(SPAN_ID_BYTES);
   return id === ZERO_SPAN_ID ? newSpanId() : id;
+}
+
+/** A new trace id and span id from one getRandomValues call (the per-request hot path). */
+function newTraceAndSpan(): { traceId: string; spanId: string } {
+  // One hex string sliced in two: subarray views cost more than the formatting itself.
+  const hex = hexOf(crypto.getRandomValues(new Uint8Array(TRACE_ID_BYTES + SPAN_ID_BYTES)));
+  const traceId = hex.slice(0, 2 * TRACE_ID_BYTES);
+  const spanId = hex.slice(2 * TRACE_ID_BYTES);
+  return {
+    traceId: traceId === ZERO_TRACE_ID ? newTraceId() : traceId,
+    spanId: spanId === ZERO_SPAN_ID ? newSpanId() : spanId,
+  };
 }
 
 /** The `traceparent` value naming `spanId` as the parent for the next hop. */
@@ -67,12 +92,14 @@ export function traceForRequest(header: string | null | undefined): {
   sampled: boolean;
 } {
   const parent = parseTraceparent(header);
-  return parent === null
-    ? { traceId: newTraceId(), spanId: newSpanId(), parentSpanId: undefined, sampled: true }
-    : {
-        traceId: parent.traceId,
-        spanId: newSpanId(),
-        parentSpanId: parent.parentSpanId,
-        sampled: parent.sampled,
-      };
+  if (parent === null) {
+    const { traceId, spanId } = newTraceAndSpan();
+    return { traceId, spanId, parentSpanId: undefined, sampled: true };
+  }
+  return {
+    traceId: parent.traceId,
+    spanId: newSpanId(),
+    parentSpanId: parent.parentSpanId,
+    sampled: parent.sampled,
+  };
 }
