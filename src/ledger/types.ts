@@ -1,13 +1,13 @@
 // Row shapes of the money path. Amounts are bigint minor units; pb_post (migration 00006)
 // returns them as text so no value above 2^53 ever passes through a JSON number.
 import type { Actor } from "../context.ts";
+import type { WalletRow, WalletStatus } from "../modules/wallets/model.ts";
 
 export const TX_TYPES = ["DEPOSIT", "WITHDRAW", "TRANSFER", "PAYOUT", "FEE", "REFUND", "ADJUSTMENT"] as const;
 export type TxType = (typeof TX_TYPES)[number];
 export const TX_STATUSES = ["PENDING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 export type TxStatus = (typeof TX_STATUSES)[number];
 export type Direction = "credit" | "debit";
-export type WalletStatus = "ACTIVE" | "SUSPENDED" | "LOCKED" | "CLOSED";
 
 export type TransactionRow = {
   id: string;
@@ -34,21 +34,8 @@ export type TransactionRow = {
   completed_at: Date | null;
 };
 
-export type WalletRow = {
-  id: string;
-  user_id: string;
-  currency: string;
-  kind: "fiat" | "crypto";
-  status: WalletStatus;
-  available_balance: bigint;
-  pending_balance: bigint;
-  daily_limit: bigint | null;
-  monthly_limit: bigint | null;
-  version: bigint;
-  created_at: Date;
-  updated_at: Date;
-  closed_at: Date | null;
-};
+// One wallet row shape for the whole app: the wallets module owns it.
+export type { WalletRow, WalletStatus };
 
 type Json = Record<string, unknown>;
 const big = (v: unknown): bigint => BigInt(v as string);

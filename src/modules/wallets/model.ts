@@ -115,6 +115,7 @@ export type WalletRow = {
   created_at: Date;
   updated_at: Date;
   cursor_ts?: string;
+  closed_at: Date | null;
 };
 
 /** Columns renderWallet needs; select these (sql(WALLET_COLUMNS)) wherever a wallet is returned. */
