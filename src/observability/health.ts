@@ -9,6 +9,7 @@ import type { Config } from "../config.ts";
 import type { Sql } from "../db/client.ts";
 import { schemaState as readSchemaState, type SchemaState } from "../db/migrator.ts";
 import { EXPECTED_SCHEMA_VERSION } from "../db/registry.ts";
+import { outboxVerdict } from "../outbox/health.ts";
 import { type OutboxStats, outboxStats } from "../outbox/store.ts";
 import { connectionsInUse, poolTracker } from "./db-metrics.ts";
 import { BREAKER_TARGETS, type Metrics } from "./metrics.ts";
@@ -22,8 +23,6 @@ export const HEALTH_CACHE_MS = 1_000;
 export const PROBE_POOL_MAX = 2;
 /** Server-side statement timeout of probe and scrape queries. */
 export const PROBE_STATEMENT_TIMEOUT_MS = 2_000;
-/** With a delivery target configured, a pending event older than this is a warning. */
-export const OUTBOX_WARN_AGE_SECONDS = 300;
 
 export type HealthStatus = "pass" | "warn" | "fail";
 export type Check = {
@@ -112,10 +111,7 @@ export type DbSnapshot = {
   up: boolean;
   latencyMs?: number;
   schema?: SchemaState;
-  outboxPending?: number;
-  outboxOldestAgeSeconds?: number;
-  /** Events parked as FAILED after OUTBOX_MAX_ATTEMPTS (they block their aggregate). */
-  outboxFailed?: number;
+  outbox?: OutboxStats;
 };
 
 export function createHealth(deps: HealthDeps) {
@@ -220,9 +216,7 @@ export function createHealth(deps: HealthDeps) {
       up: true,
       latencyMs: db.latencyMs,
       schema: s,
-      outboxPending: o?.pending,
-      outboxOldestAgeSeconds: o === undefined ? undefined : (o.oldestPendingAgeSeconds ?? 0),
-      outboxFailed: o?.failed,
+      outbox: o,
     };
   });
 
@@ -277,38 +271,34 @@ export function createHealth(deps: HealthDeps) {
         },
       ],
     };
-    if (snap.outboxPending !== undefined) {
-      const hasTarget = deps.config.natsUrl !== undefined || deps.config.webhookUrl !== undefined;
-      const age = snap.outboxOldestAgeSeconds ?? 0;
-      // With no target, a backlog is expected: events are served at /events.
-      const status: HealthStatus = hasTarget && age > OUTBOX_WARN_AGE_SECONDS ? "warn" : "pass";
+    if (snap.outbox !== undefined) {
+      const o = snap.outbox;
+      const verdict = outboxVerdict(o, deps.config);
+      const at = now();
+      const check = (
+        status: HealthStatus,
+        observedValue: number,
+        observedUnit: string,
+        output?: string,
+      ): Check => ({
+        status,
+        componentType: "component",
+        observedValue,
+        observedUnit,
+        ...(output === undefined ? {} : { output }),
+        time: at,
+      });
       checks["outbox:pending"] = [
-        {
-          status,
-          componentType: "component",
-          observedValue: snap.outboxPending,
-          observedUnit: "events",
-          time: now(),
-        },
-        {
-          status,
-          componentType: "component",
-          observedValue: Math.round(age),
-          observedUnit: "oldest_age_s",
-          time: now(),
-        },
+        check(verdict.backlog, o.pending, "events"),
+        check(verdict.backlog, Math.round(o.oldestPendingAgeSeconds ?? 0), "oldest_age_s"),
       ];
-    }
-    if (snap.outboxFailed !== undefined) {
       checks["outbox:failed"] = [
-        {
-          status: snap.outboxFailed > 0 ? "warn" : "pass",
-          componentType: "component",
-          observedValue: snap.outboxFailed,
-          observedUnit: "events",
-          output: snap.outboxFailed > 0 ? "parked events: POST /api/v1/admin/events/requeue" : undefined,
-          time: now(),
-        },
+        check(
+          verdict.parked,
+          o.failed,
+          "events",
+          o.failed > 0 ? "parked events: POST /api/v1/admin/events/requeue" : undefined,
+        ),
       ];
     }
     const breakers = await deps.metrics.breakerState.get();

@@ -46,8 +46,10 @@ export async function refreshDbGauges(metrics: Metrics, deps: ScrapeDeps): Promi
   metrics.dbUp.set(snap.up ? 1 : 0);
   if (snap.schema !== undefined) metrics.schemaVersion.set(snap.schema.version ?? 0);
   else if (!snap.up) metrics.schemaVersion.set(-1);
-  if (snap.outboxPending !== undefined) metrics.outboxPending.set(snap.outboxPending);
-  if (snap.outboxOldestAgeSeconds !== undefined) metrics.outboxOldestAge.set(snap.outboxOldestAgeSeconds);
+  if (snap.outbox !== undefined) {
+    metrics.outboxPending.set(snap.outbox.pending);
+    metrics.outboxOldestAge.set(snap.outbox.oldestPendingAgeSeconds ?? 0);
+  }
 
   const inUse = t === undefined ? 0 : connectionsInUse(t);
   const max = t?.max ?? 0;
