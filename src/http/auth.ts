@@ -177,8 +177,21 @@ export async function mintToken(config: Config, claims: TokenClaims): Promise<st
 }
 
 /** Verifies the request's bearer token and records the caller in the async request context. */
+/** One verification per request: the rate limiter and the route guard share its result. */
+const verified = new WeakMap<Request, Promise<Caller>>();
+
+/** The request's bearer token, verified once per request (rejects like `auth.verify`). */
+export function verifyRequest(auth: Authenticator, request: Request): Promise<Caller> {
+  let p = verified.get(request);
+  if (p === undefined) {
+    p = auth.verify(request.headers.get("authorization"));
+    verified.set(request, p);
+  }
+  return p;
+}
+
 export async function authenticate(auth: Authenticator, request: Request): Promise<Caller> {
-  const caller = await auth.verify(request.headers.get("authorization"));
+  const caller = await verifyRequest(auth, request);
   const ids = requestContext.getStore();
   if (ids !== undefined) ids.userId = caller.id;
   return caller;

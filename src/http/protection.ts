@@ -6,7 +6,7 @@
 import { Elysia } from "elysia";
 import type { AppDeps } from "../app.ts";
 import type { Config } from "../config.ts";
-import type { Authenticator } from "./auth.ts";
+import { type Authenticator, verifyRequest } from "./auth.ts";
 import { createTrustMatcher, ipRateKey, resolveClientIp, type TrustMatcher } from "./client-ip.ts";
 import { corsHeaders, createCorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
 import {
@@ -67,7 +67,7 @@ export async function callerIdentity(
   const authorization = request.headers.get("authorization");
   if (authorization) {
     try {
-      const caller = await auth.verify(authorization);
+      const caller = await verifyRequest(auth, request);
       return `user:${caller.id}`;
     } catch {
       // fall through to the address

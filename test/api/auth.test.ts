@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { loadConfig } from "../../src/config.ts";
-import { createAuthenticator, mintToken, requireAdmin } from "../../src/http/auth.ts";
+import { createAuthenticator, mintToken, requireAdmin, verifyRequest } from "../../src/http/auth.ts";
 import { AppError } from "../../src/http/errors.ts";
 
 const SECRET = "s".repeat(40);
@@ -154,5 +154,24 @@ describe("no key configured", () => {
     expect(mintToken(loadConfig({}, "token"), { sub: "a", role: "admin", ttlSeconds: 5 })).rejects.toThrow(
       /no signing key/,
     );
+  });
+});
+
+describe("one verification per request", () => {
+  test("the rate limiter and the route guard share verifyRequest's result", async () => {
+    let calls = 0;
+    const auth = {
+      verify: async () => {
+        calls++;
+        return { id: "00000000-0000-4000-8000-000000000001", role: "user" as const };
+      },
+    };
+    const request = new Request("http://localhost/api/v1/wallets", {
+      headers: { authorization: "Bearer x" },
+    });
+    const [a, b] = await Promise.all([verifyRequest(auth, request), verifyRequest(auth, request)]);
+    expect(a).toBe(b);
+    await verifyRequest(auth, new Request("http://localhost/", { headers: { authorization: "Bearer x" } }));
+    expect(calls).toBe(2);
   });
 });
