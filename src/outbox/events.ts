@@ -1,5 +1,8 @@
-// The one way events enter the transactional outbox. Always called with the transaction
-// that makes the change, so a rolled-back change writes no event. The per-aggregate
+// How the application writes outbox events (users, wallets, and money postings that take
+// the JS path). The money path's SQL functions (pb_post / pb_post_http in migration 00006)
+// write their own events in the same statement as the posting, by the same rules: same
+// table, same event_seq counter, same order. Always called with the transaction that makes
+// the change, so a rolled-back change writes no event. The per-aggregate
 // `sequence` comes from the aggregate row's own counter (event_seq), bumped in the same
 // statement: it stays monotonic even after published rows are purged, and the aggregate's
 // row lock orders concurrent writers.
