@@ -80,17 +80,22 @@ export async function appendEvents(tx: TxSql | Sql, events: readonly NewEvent[])
     ),
     bases AS (
       SELECT * FROM bumped_users UNION ALL SELECT * FROM bumped_wallets UNION ALL SELECT * FROM bumped_tx
+    ),
+    ins AS (
+      INSERT INTO outbox (type, aggregate_type, aggregate_id, sequence, trace_id, actor, data)
+      SELECT ev.type, ev.aggregate_type, ev.aggregate_id,
+             b.base + row_number() OVER (PARTITION BY ev.aggregate_type, ev.aggregate_id ORDER BY ev.ord),
+             ev.trace_id, ev.actor::jsonb, ev.data::jsonb
+      FROM ev JOIN bases b ON b.aggregate_type = ev.aggregate_type AND b.aggregate_id = ev.aggregate_id
+      ORDER BY ev.ord
+      RETURNING 1
     )
-    INSERT INTO outbox (type, aggregate_type, aggregate_id, sequence, trace_id, actor, data)
-    SELECT ev.type, ev.aggregate_type, ev.aggregate_id,
-           b.base + row_number() OVER (PARTITION BY ev.aggregate_type, ev.aggregate_id ORDER BY ev.ord),
-           ev.trace_id, ev.actor::jsonb, ev.data::jsonb
-    FROM ev JOIN bases b ON b.aggregate_type = ev.aggregate_type AND b.aggregate_id = ev.aggregate_id
-    ORDER BY ev.ord
-    RETURNING 1
+    -- pb_outbox_wake (migration 00008): notify a relay waiting for work, as pb_emit does.
+    SELECT (SELECT count(*)::int FROM ins) AS n, pb_outbox_wake()
   `;
-  if (inserted.length !== events.length) {
+  const n = (inserted[0] as { n: number } | undefined)?.n ?? 0;
+  if (n !== events.length) {
     // An event for a row that does not exist is a programming error: fail the transaction.
-    throw new Error(`outbox: ${events.length - inserted.length} event(s) name a missing aggregate`);
+    throw new Error(`outbox: ${events.length - n} event(s) name a missing aggregate`);
   }
 }
