@@ -3,6 +3,7 @@
 // service several calls deep logs with its request's ids without being handed a context.
 // LOG_FORMAT=pretty formats in-process with pino-pretty: pino transports run in worker
 // threads, which do not work inside the compiled binary.
+import diagnosticsChannel from "node:diagnostics_channel";
 import pino, { type DestinationStream, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { Config } from "../config.ts";
@@ -99,26 +100,65 @@ function idsMixin(): Record<string, string> {
   return out;
 }
 
-/** Lines are written in batches of about this many bytes under load... */
-export const LOG_BUFFER_BYTES = 4096;
+/** Lines are written in batches of about this many characters under load... */
+export const LOG_BATCH_CHARS = 16_384;
 /** ...and at most this late when traffic is low. */
 export const LOG_FLUSH_INTERVAL_MS = 250;
 
 /**
- * stdout through sonic-boom with a small buffer: one write(2) per line cost a visible share
- * of throughput on cheap routes. pino flushes it synchronously at exit; serve also flushes
- * on shutdown.
+ * stdout in batches: lines are collected in an array and handed to a synchronous sonic-boom
+ * (EAGAIN retries, EPIPE handling) as one buffer, one write(2) per batch. The asynchronous
+ * sonic-boom with `minLength` used before cost ~18 us more CPU per request under load
+ * (measured): each Bun fs.write is a thread-pool round trip (~50 us), and while one is in
+ * flight sonic-boom appends every line to a growing string and re-measures all of it
+ * (Buffer.byteLength) per line.
+ * Synchronous, like pino's default destination and Node's stdout on Linux pipes: a reader
+ * that stops reading stalls the process instead of growing an unbounded buffer. Pending lines
+ * are written by the timer, by `flush` (serve's shutdown) and at exit.
  */
-function bufferedStdout(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  setInterval(() => {
-    try {
-      stream.flush();
-    } catch {
-      // not ready yet or already closed: the next tick or exit flushes
+function bufferedStdout(): DestinationStream & { flush(cb?: (err?: Error) => void): void } {
+  // Buffer mode: the batch is encoded once here; in string mode sonic-boom measures it,
+  // encodes it for write(2) and encodes it again to account for what was written.
+  const out = pino.destination({ dest: 1, sync: true, contentMode: "buffer" });
+  let lines: string[] = [];
+  let chars = 0;
+  const drain = () => {
+    if (lines.length === 0) return;
+    const batch = Buffer.from(lines.join(""));
+    lines = [];
+    chars = 0;
+    out.write(batch as unknown as string);
+  };
+  setInterval(drain, LOG_FLUSH_INTERVAL_MS).unref();
+  process.on("exit", drain);
+  return {
+    write(line: string) {
+      lines.push(line);
+      chars += line.length;
+      if (chars >= LOG_BATCH_CHARS) drain();
+    },
+    flush(cb) {
+      drain();
+      cb?.();
+    },
+  };
+}
+
+/**
+ * `"time"` as pino's isoTime writes it, rendered once per millisecond: pino's own builds a
+ * Date and an ISO string for every line, and under load several lines share a millisecond.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = -1;
+  let rendered = "";
+  return () => {
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      rendered = `,"time":"${new Date(now).toISOString()}"`;
     }
-  }, LOG_FLUSH_INTERVAL_MS).unref();
-  return stream;
+    return rendered;
+  };
 }
 
 export type LoggerOptions = {
@@ -126,10 +166,35 @@ export type LoggerOptions = {
   destination?: DestinationStream;
 };
 
+/**
+ * pino 10 serialises every line through `tracingChannel("pino_asJson").traceSync(...)` unless
+ * the channel's `hasSubscribers` is false. Bun's TracingChannel has no such getter
+ * (undefined), so every line paid for runStores/traceSync with nobody listening (~5 us per
+ * line in a CPU profile under load). Node's definition of the getter, only where the runtime
+ * lacks it: subscribers, when there are any, are still called.
+ */
+function polyfillTracingChannelHasSubscribers(): void {
+  const proto = Object.getPrototypeOf(diagnosticsChannel.tracingChannel("paybridge")) as object;
+  if ("hasSubscribers" in proto) return;
+  Object.defineProperty(proto, "hasSubscribers", {
+    configurable: true,
+    get(this: Record<"start" | "end" | "asyncStart" | "asyncEnd" | "error", { hasSubscribers: boolean }>) {
+      return (
+        this.start.hasSubscribers ||
+        this.end.hasSubscribers ||
+        this.asyncStart.hasSubscribers ||
+        this.asyncEnd.hasSubscribers ||
+        this.error.hasSubscribers
+      );
+    },
+  });
+}
+
 export function createLogger(
   config: Pick<Config, "logLevel" | "logFormat">,
   opts: LoggerOptions = {},
 ): Logger {
+  polyfillTracingChannelHasSubscribers();
   const destination =
     opts.destination ??
     (config.logFormat === "pretty"
@@ -139,7 +204,7 @@ export function createLogger(
     {
       level: config.logLevel,
       base: { service: "paybridge" },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMs(),
       messageKey: "msg",
       formatters: { level: (label) => ({ level: label }) },
       mixin: idsMixin,

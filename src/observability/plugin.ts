@@ -118,6 +118,16 @@ type AfterResponseContext = {
 
 type AfterHook = AfterResponseContext & { route?: string };
 
+/** The fields of the access line (the request ids come from the logger's mixin). */
+type AccessLine = {
+  method: string;
+  path: string;
+  status: number;
+  duration_ms: number;
+  response_size: number;
+  error_code?: string;
+};
+
 /**
  * The status the client got: a Response returned by the handler (e.g. a replayed
  * idempotent answer) or Elysia's status(...) wrapper carries its own; else `set.status`.
@@ -157,7 +167,9 @@ export function observabilityPlugin(deps: AppDeps) {
       .use(wrap(logger, { autoLogging: false }))
       // Hooks destructure what they read, for the same reason.
       .onRequest(({ request, set }) => {
-        const counted = pathOf(request.url) !== METRICS_PATH;
+        const url = request.url;
+        // A substring test first: the exact check only for URLs that mention /metrics at all.
+        const counted = !url.includes(METRICS_PATH) || pathOf(url) !== METRICS_PATH;
         timings.set(request, { start: performance.now(), counted });
         if (counted) metrics.httpInFlight.inc();
         const ids = idsOf(request);
@@ -182,22 +194,21 @@ export function observabilityPlugin(deps: AppDeps) {
         const seconds = (performance.now() - timing.start) / 1000;
         const size = finalSize(ctx);
         metrics.httpRequests.inc({ method, path, status: String(status) });
-        metrics.httpDuration.observe({ method, path }, seconds);
-        metrics.httpResponseSize.observe({ method, path }, size);
+        const labels = { method, path };
+        metrics.httpDuration.observe(labels, seconds);
+        metrics.httpResponseSize.observe(labels, size);
         if (exporter !== undefined)
           recordRequestSpan(exporter, request, method, path, status, timing.start, seconds);
         if (PROBE_PATHS.has(path)) return;
-        logger.info(
-          {
-            method,
-            path,
-            status,
-            duration_ms: Math.round(seconds * 100_000) / 100,
-            response_size: size,
-            ...(error instanceof AppError ? { error_code: error.code } : {}),
-          },
-          "request completed",
-        );
+        const line: AccessLine = {
+          method,
+          path,
+          status,
+          duration_ms: Math.round(seconds * 100_000) / 100,
+          response_size: size,
+        };
+        if (error instanceof AppError) line.error_code = error.code;
+        logger.info(line, "request completed");
       }) as (ctx: Omit<AfterHook, "error">) => void)
   );
 }
@@ -228,25 +239,29 @@ function recordRequestSpan(
   });
 }
 
-/** A client span per query, child of the request being served (queries outside a request are not traced). */
-function recordQuerySpan(exporter: SpanExporter, e: QueryEvent): void {
+/**
+ * The listener for one query's client span, child of the request being served; queries
+ * outside a request are not traced. Called as the query starts, in the request's context.
+ */
+function querySpanListener(exporter: SpanExporter): ((e: QueryEvent) => void) | undefined {
   const ids = requestContext.getStore();
-  if (ids === undefined) return;
-  exporter.record({
-    traceId: ids.traceId,
-    spanId: newSpanId(),
-    parentSpanId: ids.spanId,
-    name: `${e.operation} ${e.table}`,
-    kind: "client",
-    startMs: e.startMs,
-    endMs: e.endMs,
-    attributes: {
-      "db.system": "postgresql",
-      "db.operation.name": e.operation,
-      "db.collection.name": e.table,
-    },
-    error: e.error !== undefined,
-  });
+  if (ids === undefined) return undefined;
+  return (e) =>
+    exporter.record({
+      traceId: ids.traceId,
+      spanId: newSpanId(),
+      parentSpanId: ids.spanId,
+      name: `${e.operation} ${e.table}`,
+      kind: "client",
+      startMs: e.startMs,
+      endMs: e.endMs,
+      attributes: {
+        "db.system": "postgresql",
+        "db.operation.name": e.operation,
+        "db.collection.name": e.table,
+      },
+      error: e.error !== undefined,
+    });
 }
 
 type Ops = { health: Health; probeSql: Sql; exporter: SpanExporter | undefined };
@@ -272,7 +287,7 @@ function opsFor(deps: AppDeps): Ops {
           });
     const tracker = poolTracker(deps.sql);
     if (exporter !== undefined && tracker !== undefined)
-      tracker.onQuery = (e) => recordQuerySpan(exporter, e);
+      tracker.onQueryStart = () => querySpanListener(exporter);
     ops = { probeSql, exporter, health: createHealth({ ...deps, probeSql }) };
     opsByPool.set(deps.sql, ops);
   }

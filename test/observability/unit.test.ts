@@ -1,6 +1,8 @@
 // Unit tests: traceparent parsing, label normalisation, statement classification, error
-// classes, redaction, and the metric registry's names and initial label sets.
+// classes, redaction, the stdout log destination, and the metric registry's names and
+// initial label sets.
 import { describe, expect, test } from "bun:test";
+import diagnosticsChannel from "node:diagnostics_channel";
 import { Writable } from "node:stream";
 import { requestContext } from "../../src/context.ts";
 import { CURRENCY_CODES } from "../../src/ledger/money.ts";
@@ -211,6 +213,41 @@ describe("logger", () => {
     log.info("no");
     log.warn("yes");
     expect(lines.map((l) => l.msg)).toEqual(["yes"]);
+  });
+
+  test("pino's serialisation tracing channel is skipped while nobody subscribes", () => {
+    createLogger({ logLevel: "info", logFormat: "json" }, { destination: capture().destination });
+    const channel = diagnosticsChannel.tracingChannel("pino_asJson");
+    expect(channel.hasSubscribers).toBe(false);
+    const subscriber = { start() {} };
+    channel.subscribe(subscriber);
+    expect(channel.hasSubscribers).toBe(true);
+    channel.unsubscribe(subscriber);
+  });
+
+  test("stdout is written in batches, and every line is out when the process exits", async () => {
+    // A reader that waits before reading: the pipe fills up while the child is still logging.
+    const logger = new URL("../../src/observability/logger.ts", import.meta.url).pathname;
+    const child = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `const { createLogger } = await import(${JSON.stringify(logger)});
+         const log = createLogger({ logLevel: "info", logFormat: "json" });
+         for (let i = 0; i < 20000; i++) log.info({ i }, "line");
+         process.exit(0);`,
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    await Bun.sleep(200);
+    const out = await new Response(child.stdout).text();
+    expect(await child.exited).toBe(0);
+    const numbers = out
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { i: number }).i);
+    expect(numbers.length).toBe(20000);
+    expect(numbers.every((n, i) => n === i)).toBe(true);
   });
 });
 
