@@ -225,6 +225,11 @@ export function jsonResponse(
   return new Response(bytes, { status, headers: { ...headers, "content-length": String(bytes.byteLength) } });
 }
 
+/** Records the size of a body rendered outside jsonResponse (the observability plugin's JSON). */
+export function recordSentSize(request: Request, bytes: number): void {
+  sentBytes.set(request, bytes);
+}
+
 /** The body size recorded by jsonResponse for this request, if any. */
 export function sentSizeOf(request: Request): number | undefined {
   return sentBytes.get(request);

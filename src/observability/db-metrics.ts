@@ -58,6 +58,8 @@ export function connectionsInUse(t: PoolTracker): number {
 }
 
 const classCache = new WeakMap<TemplateStringsArray, QueryClass>();
+/** The class of a whole transaction (one object: it keys the metric series cache). */
+const TRANSACTION_CLASS: QueryClass = Object.freeze({ operation: "transaction", table: NO_TABLE });
 const FIRST_WORD = /^\s*([a-z]+)/;
 const TABLE_AFTER: Record<"select" | "insert" | "update" | "delete", RegExp> = {
   select: /\bfrom\s+(?:only\s+)?"?([a-z_][a-z0-9_]*)"?(?:\s*\.\s*"?([a-z_][a-z0-9_]*)"?)?/,
@@ -154,7 +156,7 @@ function observeQuery(q: QueryLike, c: QueryClass, metrics: Metrics, t: PoolTrac
     running = false;
     if (!inTx) t.queries--;
     const seconds = (performance.now() - start) / 1000;
-    metrics.dbQueryDuration.observe(c, seconds);
+    metrics.dbQuerySeries(c).observe(seconds);
     if (error !== undefined) metrics.dbErrors.inc({ operation: c.operation, error_type: dbErrorType(error) });
     if (listener !== undefined) {
       const startMs = performance.timeOrigin + start;
@@ -194,8 +196,8 @@ function instrument<T extends object>(target: T, metrics: Metrics, t: PoolTracke
     const finish = (error?: unknown) => {
       t.transactions--;
       const seconds = (performance.now() - start) / 1000;
-      const c: QueryClass = { operation: "transaction", table: NO_TABLE };
-      metrics.dbQueryDuration.observe(c, seconds);
+      const c = TRANSACTION_CLASS;
+      metrics.dbQuerySeries(c).observe(seconds);
       // A failure before the body ran (cannot connect, cannot BEGIN) is the transaction's
       // own; failures inside were counted by the query that failed.
       if (error !== undefined && !entered && dbErrorType(error) !== "other") {

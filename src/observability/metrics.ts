@@ -6,6 +6,13 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { BUILD_INFO } from "../cli/version.ts";
 import { EXPECTED_SCHEMA_VERSION } from "../db/registry.ts";
 import { CURRENCY_CODES } from "../ledger/money.ts";
+import {
+  type CounterSeries,
+  counterSeries,
+  type HistogramSeries,
+  histogramSeries,
+  SeriesCache,
+} from "./series.ts";
 
 /** Amount histogram unit: the currency's MAJOR unit (e.g. dollars), converted exactly to a float only for observation. */
 export const AMOUNT_BUCKETS = [
@@ -57,8 +64,11 @@ export function createMetrics(opts: MetricsOptions = {}) {
     collectDefaultMetrics({ register: registry });
     for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   }
+  /** Requests being served; read by the in-flight gauge at scrape time (no per-request gauge call). */
+  const inFlight = { count: 0 };
   const metrics = {
     registry,
+    inFlight,
     httpRequests: new Counter({
       name: "paybridge_http_requests_total",
       help: "HTTP requests by method, route template and final status.",
@@ -76,6 +86,9 @@ export function createMetrics(opts: MetricsOptions = {}) {
       name: "paybridge_http_requests_in_flight",
       help: "HTTP requests currently being served.",
       registers: r,
+      collect() {
+        this.set(inFlight.count);
+      },
     }),
     httpResponseSize: new Histogram({
       name: "paybridge_http_response_size_bytes",
@@ -202,11 +215,64 @@ export function createMetrics(opts: MetricsOptions = {}) {
     }),
   };
   initLabels(metrics);
-  return metrics;
+  return { ...metrics, ...hotPaths(metrics) };
+}
+
+/** The HTTP series of one route template and method (the status counters appear as seen). */
+export type RouteSeries = {
+  duration: HistogramSeries;
+  size: HistogramSeries;
+  requests: (status: number) => CounterSeries;
+};
+
+/**
+ * Handles for the metrics updated on every request and every query (series.ts): the plugin
+ * and the pool instrumentation update series through these, everything else through
+ * prom-client's own inc/observe/set.
+ */
+function hotPaths(m: {
+  httpRequests: Counter<"method" | "path" | "status">;
+  httpDuration: Histogram<"method" | "path">;
+  httpResponseSize: Histogram<"method" | "path">;
+  dbQueryDuration: Histogram<"operation" | "table">;
+}) {
+  const route = new SeriesCache<RouteSeries>((path, method) => {
+    const labels = { method, path };
+    const byStatus = new Map<number, CounterSeries>();
+    return {
+      duration: histogramSeries(m.httpDuration, labels),
+      size: histogramSeries(m.httpResponseSize, labels),
+      requests(status) {
+        let s = byStatus.get(status);
+        if (s === undefined) {
+          s = counterSeries(m.httpRequests, { method, path, status: String(status) });
+          byStatus.set(status, s);
+        }
+        return s;
+      },
+    };
+  });
+  const queries = new WeakMap<object, HistogramSeries>();
+  return {
+    /** Series of `paybridge_http_*` for a route template and method. */
+    httpSeries: (path: string, method: string): RouteSeries => route.get(path, method),
+    /**
+     * `paybridge_db_query_duration_seconds` for one label set; `labels` must be a long-lived
+     * object (the pool's cached per-statement class), it keys the cache.
+     */
+    dbQuerySeries(labels: { operation: string; table: string }): HistogramSeries {
+      let s = queries.get(labels);
+      if (s === undefined) {
+        s = histogramSeries(m.dbQueryDuration, { operation: labels.operation, table: labels.table });
+        queries.set(labels, s);
+      }
+      return s;
+    },
+  };
 }
 
 /** Known label values start at 0 (a counter that appears only on its first event breaks rate()). */
-function initLabels(m: Metrics): void {
+function initLabels(m: Omit<Metrics, "httpSeries" | "dbQuerySeries">): void {
   m.buildInfo.set(
     { version: BUILD_INFO.version, revision: BUILD_INFO.revision, bun_version: BUILD_INFO.bunVersion },
     1,

@@ -13,7 +13,7 @@ import type { AppDeps } from "../app.ts";
 import { BUILD_INFO } from "../cli/version.ts";
 import { requestContext } from "../context.ts";
 import { createSql, type Sql } from "../db/client.ts";
-import { sentSizeOf } from "../http/core.ts";
+import { recordSentSize, sentSizeOf } from "../http/core.ts";
 import { AppError } from "../http/errors.ts";
 import { idsOf } from "../http/request-id.ts";
 import { poolTracker, type QueryEvent } from "./db-metrics.ts";
@@ -69,6 +69,8 @@ export function statusOf(status: number | string | undefined): number {
 }
 
 const encoder = new TextEncoder();
+/** What Bun's Response.json (Elysia's serialisation of objects) declares. */
+export const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
 
 /**
  * Bytes of the response body, from the value the handler (or the error mapper) returned:
@@ -171,10 +173,32 @@ export function observabilityPlugin(deps: AppDeps) {
         // A substring test first: the exact check only for URLs that mention /metrics at all.
         const counted = !url.includes(METRICS_PATH) || pathOf(url) !== METRICS_PATH;
         timings.set(request, { start: performance.now(), counted });
-        if (counted) metrics.httpInFlight.inc();
+        if (counted) metrics.inFlight.count++;
         const ids = idsOf(request);
         set.headers.traceparent = formatTraceparent(ids.traceId, ids.spanId);
       })
+      // A handler's plain object or array is serialised here, once, instead of by Elysia
+      // (Response.json): the body's size for the histogram and the access line is then the
+      // length of that string. Measuring the value afterwards meant serialising every
+      // response twice (~3% of CPU at 10k requests/s). Same bytes and content type as
+      // Elysia's. Anything else (Responses, strings, status(...) wrappers, error bodies) is
+      // handed back as it came: in Elysia 1.4 a mapResponse hook that returns undefined on
+      // the error path loses the error handler's body (an empty 404).
+      // (Elysia types a mapResponse result as a Response; a string is mapped like a handler's.)
+      .mapResponse({ as: "global" }, (({ request, responseValue, set }: AfterResponseContext) => {
+        if (responseValue === null || typeof responseValue !== "object") return responseValue;
+        const proto = Object.getPrototypeOf(responseValue);
+        if (proto !== Object.prototype && !Array.isArray(responseValue)) return responseValue;
+        let body: string;
+        try {
+          body = JSON.stringify(responseValue);
+        } catch {
+          return responseValue; // e.g. a bigint: Elysia's own serialisation decides what happens
+        }
+        recordSentSize(request, Buffer.byteLength(body));
+        set.headers["content-type"] ??= JSON_CONTENT_TYPE;
+        return body;
+      }) as unknown as () => undefined)
       // `error` is on the context at runtime (the failed request's error) but not in its type.
       .onAfterResponse({ as: "global" }, (({
         request,
@@ -185,7 +209,7 @@ export function observabilityPlugin(deps: AppDeps) {
         response,
       }: AfterHook) => {
         const timing = timings.get(request);
-        if (timing?.counted === true) metrics.httpInFlight.dec();
+        if (timing?.counted === true) metrics.inFlight.count--;
         if (route === METRICS_PATH || timing === undefined) return;
         const ctx: AfterResponseContext = { request, set, responseValue, response, error };
         const path = pathLabel(route);
@@ -193,10 +217,10 @@ export function observabilityPlugin(deps: AppDeps) {
         const status = finalStatus(ctx);
         const seconds = (performance.now() - timing.start) / 1000;
         const size = finalSize(ctx);
-        metrics.httpRequests.inc({ method, path, status: String(status) });
-        const labels = { method, path };
-        metrics.httpDuration.observe(labels, seconds);
-        metrics.httpResponseSize.observe(labels, size);
+        const series = metrics.httpSeries(path, method);
+        series.requests(status).inc();
+        series.duration.observe(seconds);
+        series.size.observe(size);
         if (exporter !== undefined)
           recordRequestSpan(exporter, request, method, path, status, timing.start, seconds);
         if (PROBE_PATHS.has(path)) return;

@@ -227,6 +227,37 @@ describe("access log", () => {
     }
   });
 
+  test("success bodies: the logged size is the bytes sent, the body and type are Elysia's JSON", async () => {
+    // Non-ASCII in the body, so characters and bytes differ.
+    const call = async (path: string, init: RequestInit = {}) => {
+      const res = await h.app.handle(
+        new Request(`http://localhost${path}`, {
+          ...init,
+          headers: { "content-type": "application/json", authorization: `Bearer ${h.adminToken}` },
+        }),
+      );
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      await new Promise(setImmediate);
+      return { res, bytes, text: new TextDecoder().decode(bytes) };
+    };
+    const created = await call("/api/v1/users", {
+      method: "POST",
+      body: JSON.stringify({ email: "zoe-size@example.com", full_name: "Zoë Ångström ☃" }),
+    });
+    expect(created.res.status).toBe(201);
+    const id = (JSON.parse(created.text) as { id: string }).id;
+    for (const path of [`/api/v1/users/${id}`, "/api/v1/users?limit=5", "/api/v1/currencies"]) {
+      const before = accessLines().length;
+      const { res, bytes, text } = await call(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/json;charset=utf-8");
+      expect(JSON.stringify(JSON.parse(text))).toBe(text);
+      const line = accessLines().slice(before)[0]!;
+      expect(line.response_size).toBe(bytes.byteLength);
+      if (path.includes(id)) expect(bytes.byteLength).toBeGreaterThan(text.length);
+    }
+  });
+
   test("garbage ids are replaced, never logged raw", async () => {
     const before = accessLines().length;
     const evil = `bad id with spaces ${"x".repeat(200)}`;

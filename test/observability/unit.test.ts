@@ -1,15 +1,17 @@
 // Unit tests: traceparent parsing, label normalisation, statement classification, error
-// classes, redaction, the stdout log destination, and the metric registry's names and
-// initial label sets.
+// classes, redaction, the stdout log destination, the metric registry's names and initial
+// label sets, and the per-request series handles against prom-client's own rendering.
 import { describe, expect, test } from "bun:test";
 import diagnosticsChannel from "node:diagnostics_channel";
 import { Writable } from "node:stream";
+import { Counter, Histogram, Registry } from "prom-client";
 import { requestContext } from "../../src/context.ts";
 import { CURRENCY_CODES } from "../../src/ledger/money.ts";
 import { classifyStatement, dbErrorType } from "../../src/observability/db-metrics.ts";
 import { createLogger, REDACTED, serializeError } from "../../src/observability/logger.ts";
 import { createMetrics, UNMATCHED_PATH } from "../../src/observability/metrics.ts";
 import { pathLabel, responseSize, statusOf } from "../../src/observability/plugin.ts";
+import { counterSeries, histogramSeries } from "../../src/observability/series.ts";
 import {
   formatTraceparent,
   newSpanId,
@@ -271,5 +273,110 @@ describe("metric registry", () => {
     expect(text).not.toContain("nodejs_heap_space_size");
     expect(text).not.toContain("nodejs_active_handles");
     expect(text).not.toContain("nodejs_gc_duration");
+  });
+});
+
+describe("per-request series handles (series.ts)", () => {
+  // A handle writes into prom-client's own storage; the exposition must be exactly what
+  // prom-client renders when it is fed the same updates through its public API.
+  const histogramConfig = {
+    name: "t_seconds",
+    help: "h",
+    labelNames: ["method", "path"] as const,
+    buckets: [0.001, 0.01, 0.1, 1],
+  };
+  const counterConfig = { name: "t_total", help: "c", labelNames: ["method", "path", "status"] as const };
+
+  function pair() {
+    const plain = new Registry();
+    const fast = new Registry();
+    return {
+      plain,
+      fast,
+      h: [
+        new Histogram({ ...histogramConfig, registers: [plain] }),
+        new Histogram({ ...histogramConfig, registers: [fast] }),
+      ] as const,
+      c: [
+        new Counter({ ...counterConfig, registers: [plain] }),
+        new Counter({ ...counterConfig, registers: [fast] }),
+      ] as const,
+    };
+  }
+
+  test("histogram and counter handles render byte-identical exposition", async () => {
+    const { plain, fast, h, c } = pair();
+    // Values on bucket bounds, between them, above the last bound (+Inf), zero and negative.
+    const values = [0, 0.001, 0.0011, 0.01, 0.05, 0.1, 0.99, 1, 1.5, 120, -3, 0.000_01];
+    const labelSets = [
+      { method: "GET", path: "/a" },
+      { method: "POST", path: "/a" },
+      { method: "GET", path: "/b/:id" },
+    ];
+    const series = labelSets.map((l) => ({
+      h: histogramSeries(h[1], l),
+      c: counterSeries(c[1], { ...l, status: "200" }),
+    }));
+    for (let round = 0; round < 3; round++) {
+      labelSets.forEach((l, i) => {
+        for (const v of values) {
+          h[0].observe(l, v * (i + 1));
+          series[i]?.h.observe(v * (i + 1));
+          c[0].inc({ ...l, status: "200" });
+          series[i]?.c.inc();
+        }
+      });
+    }
+    const text = await fast.metrics();
+    expect(text).toBe(await plain.metrics());
+    expect(text).toContain('t_seconds_bucket{le="+Inf",method="GET",path="/a"} 36');
+    expect(text).toContain('t_total{method="POST",path="/a",status="200"} 36');
+  });
+
+  test("a handle survives reset() and refuses what prom-client refuses", async () => {
+    const { plain, fast, h, c } = pair();
+    const labels = { method: "GET", path: "/a" };
+    const hs = histogramSeries(h[1], labels);
+    const cs = counterSeries(c[1], { ...labels, status: "500" });
+    hs.observe(0.5);
+    cs.inc();
+    h[1].reset();
+    c[1].reset();
+    hs.observe(0.002);
+    cs.inc();
+    h[0].observe(labels, 0.002);
+    c[0].inc({ ...labels, status: "500" });
+    expect(await fast.metrics()).toBe(await plain.metrics());
+    expect(() => hs.observe(Number.NaN)).toThrow(TypeError);
+    expect(() => histogramSeries(h[1], { method: "GET", bogus: "x" } as never).observe(1)).toThrow();
+  });
+
+  test("the app's metrics: route series, query series and the in-flight gauge read at scrape", async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const route = m.httpSeries("/api/v1/wallets/:id", "GET");
+    expect(m.httpSeries("/api/v1/wallets/:id", "GET")).toBe(route);
+    route.requests(404).inc();
+    route.requests(404).inc();
+    route.duration.observe(0.003);
+    route.size.observe(300);
+    const cls = { operation: "select", table: "wallets" };
+    m.dbQuerySeries(cls).observe(0.0004);
+    expect(m.dbQuerySeries(cls)).toBe(m.dbQuerySeries(cls));
+    m.inFlight.count = 3;
+    const text = await m.registry.metrics();
+    expect(text).toContain(
+      'paybridge_http_requests_total{method="GET",path="/api/v1/wallets/:id",status="404"} 2',
+    );
+    expect(text).toContain(
+      'paybridge_http_request_duration_seconds_bucket{le="0.005",method="GET",path="/api/v1/wallets/:id"} 1',
+    );
+    expect(text).toContain(
+      'paybridge_http_response_size_bytes_sum{method="GET",path="/api/v1/wallets/:id"} 300',
+    );
+    expect(text).toContain(
+      'paybridge_db_query_duration_seconds_bucket{le="0.0005",operation="select",table="wallets"} 1',
+    );
+    expect(text).toContain("paybridge_http_requests_in_flight 3");
+    m.inFlight.count = 0;
   });
 });
