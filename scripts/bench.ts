@@ -7,7 +7,12 @@
 //      every transfer credits one wallet) and pgbench on ../shared/bench reference SQL, at the
 //      same concurrency; prints medians, p50/p99, errors and the API ÷ pgbench ratio.
 //
+// Steady state is what is compared: before the rounds, both sides run each mode for
+// --warmup seconds, not counted (the server's JIT compiles the money path, and both databases'
+// caches fill; a cold server spent a quarter of its CPU in JIT threads during a first round).
+//
 // Flags: --seconds N (per run, default 10) --rounds N (default 3) --connections N (default 16)
+// --warmup N (seconds per mode and side before the rounds, default 5)
 // --pool N (server DB_POOL_MAX, default = connections) --cpu-prof DIR (server from source, profiled).
 // Besides throughput it prints the server's and its database backends' CPU per transfer and a
 // no-database floor (GET /currencies), which tell framework cost from money-path cost.
@@ -38,6 +43,7 @@ function flag(name: string, fallback: number): number {
 const SECONDS = flag("seconds", 10);
 const ROUNDS = flag("rounds", 3);
 const CONNECTIONS = flag("connections", 16);
+const WARMUP = flag("warmup", 5);
 /** The server's DB_POOL_MAX: by default as many database connections as pgbench gets. */
 const POOL = flag("pool", CONNECTIONS);
 /** `--cpu-prof DIR`: run the server from source under Bun's profiler (markdown profile in DIR). */
@@ -121,7 +127,12 @@ function latencyMs(s: string | undefined): number | undefined {
   return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
 }
 
-function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; token: string }): Figures {
+function wrk(
+  port: number,
+  mode: "uniform" | "hot",
+  files: { wallets: string; token: string },
+  seconds = SECONDS,
+): Figures {
   const out = must(
     [
       "wrk",
@@ -132,7 +143,7 @@ function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; to
       `${WRK_TIMEOUT_SECONDS}s`,
       `-t2`,
       `-c${CONNECTIONS}`,
-      `-d${SECONDS}s`,
+      `-d${seconds}s`,
       "-s",
       join(ROOT, "scripts/bench/transfer.lua"),
       `http://127.0.0.1:${port}`,
@@ -152,7 +163,7 @@ function wrk(port: number, mode: "uniform" | "hot", files: { wallets: string; to
   };
 }
 
-function pgbench(db: string, mode: "uniform" | "hot"): Figures {
+function pgbench(db: string, mode: "uniform" | "hot", seconds = SECONDS): Figures {
   const file = join(refDir(), mode === "hot" ? "ref-transfer-hot.sql" : "ref-transfer.sql");
   const out = must([
     "pgbench",
@@ -165,7 +176,7 @@ function pgbench(db: string, mode: "uniform" | "hot"): Figures {
     "prepared",
     `-c${CONNECTIONS}`,
     "-j2",
-    `-T${SECONDS}`,
+    `-T${seconds}`,
     "-f",
     file,
     db,
@@ -301,6 +312,14 @@ async function main(): Promise<void> {
       "pg hot": [],
     };
     {
+      const warm = (["uniform", "hot"] as const).map((mode) => {
+        const a = wrk(port, mode, files, WARMUP);
+        const p = pgbench(refDb, mode, WARMUP);
+        return `${mode} api ${a.tps.toFixed(0)} / pgbench ${p.tps.toFixed(0)} tps`;
+      });
+      console.log(`warm-up (${WARMUP}s per mode and side, not counted): ${warm.join("; ")}`);
+    }
+    {
       // The framework floor: an authenticated no-database route, to tell HTTP stack cost from
       // money-path cost in the server's CPU per transfer.
       const cpu0 = cpuSeconds([server.pid]);
@@ -360,6 +379,14 @@ async function main(): Promise<void> {
     console.log(
       `load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
     );
+    {
+      const status = readFileSync(`/proc/${server.pid}/status`, "utf8");
+      const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+      console.log(
+        `server memory: RSS ${(kib("VmRSS") / 1024).toFixed(0)} MiB, peak ${(kib("VmHWM") / 1024).toFixed(0)} MiB` +
+          ` (MIMALLOC_PURGE_DELAY=${process.env.MIMALLOC_PURGE_DELAY ?? "unset"})`,
+      );
+    }
     {
       // HOT updates keep a balance change out of every wallet index (fillfactor, migration 00002).
       const db = postgres(apiUrl, { max: 1, onnotice: () => {} });
