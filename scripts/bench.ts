@@ -12,7 +12,7 @@
 // caches fill; a cold server spent a quarter of its CPU in JIT threads during a first round).
 //
 // Flags: --seconds N (per run, default 10) --rounds N (default 3) --connections N (default 16)
-// --warmup N (seconds per mode and side before the rounds, default 5)
+// --warmup N (seconds per mode and side before the rounds, default 15)
 // --pool N (server DB_POOL_MAX, default = connections) --cpu-prof DIR (server from source, profiled).
 // Besides throughput it prints the server's and its database backends' CPU per transfer and a
 // no-database floor (GET /currencies), which tell framework cost from money-path cost.
@@ -43,7 +43,7 @@ function flag(name: string, fallback: number): number {
 const SECONDS = flag("seconds", 10);
 const ROUNDS = flag("rounds", 3);
 const CONNECTIONS = flag("connections", 16);
-const WARMUP = flag("warmup", 5);
+const WARMUP = flag("warmup", 15);
 /** The server's DB_POOL_MAX: by default as many database connections as pgbench gets. */
 const POOL = flag("pool", CONNECTIONS);
 /** `--cpu-prof DIR`: run the server from source under Bun's profiler (markdown profile in DIR). */
