@@ -1,0 +1,1 @@
+ALTER FUNCTION pb_idem_claim(jsonb) RESET enable_seqscan;

@@ -1,0 +1,13 @@
+-- The idempotency claim's key lookup is an index lookup whatever the planner's statistics say.
+--
+-- A pooled connection keeps the plans of the money functions for its lifetime. A plan made
+-- while idempotency_keys was small, e.g. by the first requests after a fresh deployment, was
+-- a sequential scan, and it stayed one until the table was next analysed: with autovacuum
+-- off, or between its runs, every later claim on that connection read the whole table (seen
+-- under `make bench`: one backend of sixteen reading 2,000-9,000 rows per request, more with
+-- every request; test/money/plans.test.ts). The lookup is by the primary key, so a sequential
+-- scan is never the right plan for it: pb_idem_claim runs with sequential scans off, for the
+-- duration of the call only.
+-- (Setting this on the entry points pb_post_http/pb_post instead, so that it also held for
+-- everything they call, made a transfer cost ~30 ms of backend CPU under load: not done.)
+ALTER FUNCTION pb_idem_claim(jsonb) SET enable_seqscan = off;
