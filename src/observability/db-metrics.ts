@@ -189,7 +189,6 @@ function instrument<T extends object>(target: T, metrics: Metrics, t: PoolTracke
     const body = args.at(-1) as AnyFn;
     const rest = args.slice(0, -1);
     const start = performance.now();
-    const startMs = Date.now();
     t.transactions++;
     const listener = t.onQueryStart?.();
     let entered = false;
@@ -203,7 +202,10 @@ function instrument<T extends object>(target: T, metrics: Metrics, t: PoolTracke
       if (error !== undefined && !entered && dbErrorType(error) !== "other") {
         metrics.dbErrors.inc({ operation: "transaction", error_type: dbErrorType(error) });
       }
-      listener?.({ ...c, startMs, endMs: startMs + seconds * 1000, error });
+      if (listener !== undefined) {
+        const startMs = performance.timeOrigin + start;
+        listener({ ...c, startMs, endMs: startMs + seconds * 1000, error });
+      }
     };
     const p = (fn.begin as AnyFn)(...rest, (tx: object) => {
       entered = true;

@@ -6,13 +6,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { BUILD_INFO } from "../cli/version.ts";
 import { EXPECTED_SCHEMA_VERSION } from "../db/registry.ts";
 import { CURRENCY_CODES } from "../ledger/money.ts";
-import {
-  type CounterSeries,
-  counterSeries,
-  type HistogramSeries,
-  histogramSeries,
-  SeriesCache,
-} from "./series.ts";
+import { type CounterSeries, counterSeries, type HistogramSeries, histogramSeries } from "./series.ts";
 
 /** Amount histogram unit: the currency's MAJOR unit (e.g. dollars), converted exactly to a float only for observation. */
 export const AMOUNT_BUCKETS = [
@@ -236,39 +230,53 @@ function hotPaths(m: {
   httpResponseSize: Histogram<"method" | "path">;
   dbQueryDuration: Histogram<"operation" | "table">;
 }) {
-  const route = new SeriesCache<RouteSeries>((path, method) => {
+  // Handles are made once per label set and kept. The keys are label values the caller
+  // already holds (route template, method, status; the pool's per-statement class object) and
+  // the makers are made once too, so a request builds no key string and no closure.
+  const routeSeries = (path: string, method: string): RouteSeries => {
     const labels = { method, path };
     const byStatus = new Map<number, CounterSeries>();
+    const statusSeries = (status: number) =>
+      counterSeries(m.httpRequests, { method, path, status: String(status) });
     return {
       duration: histogramSeries(m.httpDuration, labels),
       size: histogramSeries(m.httpResponseSize, labels),
-      requests(status) {
-        let s = byStatus.get(status);
-        if (s === undefined) {
-          s = counterSeries(m.httpRequests, { method, path, status: String(status) });
-          byStatus.set(status, s);
-        }
-        return s;
-      },
+      requests: (status) => cached(byStatus, status, statusSeries),
     };
-  });
+  };
+  const pathSeries = (path: string) => {
+    const byMethod = new Map<string, RouteSeries>();
+    const make = (method: string) => routeSeries(path, method);
+    return (method: string) => cached(byMethod, method, make);
+  };
+  const routes = new Map<string, (method: string) => RouteSeries>();
+  const querySeries = (labels: { operation: string; table: string }) =>
+    histogramSeries(m.dbQueryDuration, { operation: labels.operation, table: labels.table });
   const queries = new WeakMap<object, HistogramSeries>();
   return {
     /** Series of `paybridge_http_*` for a route template and method. */
-    httpSeries: (path: string, method: string): RouteSeries => route.get(path, method),
+    httpSeries: (path: string, method: string): RouteSeries => cached(routes, path, pathSeries)(method),
     /**
      * `paybridge_db_query_duration_seconds` for one label set; `labels` must be a long-lived
      * object (the pool's cached per-statement class), it keys the cache.
      */
-    dbQuerySeries(labels: { operation: string; table: string }): HistogramSeries {
-      let s = queries.get(labels);
-      if (s === undefined) {
-        s = histogramSeries(m.dbQueryDuration, { operation: labels.operation, table: labels.table });
-        queries.set(labels, s);
-      }
-      return s;
-    },
+    dbQuerySeries: (labels: { operation: string; table: string }): HistogramSeries =>
+      cached(queries, labels, querySeries),
   };
+}
+
+/** The value under `key`, made by `make(key)` and kept on first use. */
+function cached<K, V>(
+  map: { get(k: K): V | undefined; set(k: K, v: V): unknown },
+  key: K,
+  make: (key: K) => V,
+): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make(key);
+    map.set(key, v);
+  }
+  return v;
 }
 
 /** Known label values start at 0 (a counter that appears only on its first event breaks rate()). */

@@ -87,27 +87,3 @@ export function histogramSeries<T extends string>(
     },
   };
 }
-
-/**
- * Series handles by two label values known only at request time (route template, method):
- * two Map lookups with values the caller already holds, no key string built per request.
- * Label values must come from bounded sets (each is a series).
- */
-export class SeriesCache<S> {
-  readonly #byFirst = new Map<string, Map<string, S>>();
-  constructor(private readonly create: (a: string, b: string) => S) {}
-
-  get(a: string, b: string): S {
-    let inner = this.#byFirst.get(a);
-    if (inner === undefined) {
-      inner = new Map();
-      this.#byFirst.set(a, inner);
-    }
-    let s = inner.get(b);
-    if (s === undefined) {
-      s = this.create(a, b);
-      inner.set(b, s);
-    }
-    return s;
-  }
-}
