@@ -32,40 +32,34 @@ type Case = [rule: string, statement: () => string];
 
 const updateWallet = (set: string) => () => `UPDATE wallets SET ${set} WHERE id = '${w}'`;
 const updateTx = (set: string) => () => `UPDATE transactions SET ${set} WHERE id = '${tx}'`;
-const entry = (cols: Partial<Record<string, string>>) => () => {
-  const row: Record<string, string> = {
-    transaction_id: `'${tx}'`,
-    wallet_id: `'${w}'`,
-    system_account: "NULL",
-    currency: "'USD'",
-    amount: "1",
-    balance_after: "1",
-    ...cols,
-  } as Record<string, string>;
-  return `INSERT INTO ledger_entries (${Object.keys(row).join(", ")}) VALUES (${Object.values(row).join(", ")})`;
+type Columns = Record<string, string>;
+/** An INSERT of a valid row of `table` (SQL expressions per column), with `cols` changed. */
+const insert = (table: string, valid: () => Columns) => (cols: Columns) => (): string => {
+  const row = { ...valid(), ...cols };
+  return `INSERT INTO ${table} (${Object.keys(row).join(", ")}) VALUES (${Object.values(row).join(", ")})`;
 };
-const event = (cols: Partial<Record<string, string>>) => () => {
-  const row = {
-    type: "'test.checked'",
-    aggregate_type: "'wallet'",
-    aggregate_id: "gen_random_uuid()",
-    sequence: "1",
-    data: "'{}'",
-    ...cols,
-  } as Record<string, string>;
-  return `INSERT INTO outbox (${Object.keys(row).join(", ")}) VALUES (${Object.values(row).join(", ")})`;
-};
-const idem = (cols: Partial<Record<string, string>>) => () => {
-  const row = {
-    scope: "'rules'",
-    key: "gen_random_uuid()::text",
-    fingerprint: "'f'",
-    status_code: "201",
-    response_body: "'{}'",
-    ...cols,
-  } as Record<string, string>;
-  return `INSERT INTO idempotency_keys (${Object.keys(row).join(", ")}) VALUES (${Object.values(row).join(", ")})`;
-};
+const entry = insert("ledger_entries", () => ({
+  transaction_id: `'${tx}'`,
+  wallet_id: `'${w}'`,
+  system_account: "NULL",
+  currency: "'USD'",
+  amount: "1",
+  balance_after: "1",
+}));
+const event = insert("outbox", () => ({
+  type: "'test.checked'",
+  aggregate_type: "'wallet'",
+  aggregate_id: "gen_random_uuid()",
+  sequence: "1",
+  data: "'{}'",
+}));
+const idem = insert("idempotency_keys", () => ({
+  scope: "'rules'",
+  key: "gen_random_uuid()::text",
+  fingerprint: "'f'",
+  status_code: "201",
+  response_body: "'{}'",
+}));
 
 const cases: Case[] = [
   ["wallets_currency_check", updateWallet("currency = 'usd'")],
