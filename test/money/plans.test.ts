@@ -21,14 +21,14 @@ afterAll(async () => {
   await h.close();
 });
 
-async function idempotencySeqScans(): Promise<number> {
+async function seqScans(table: string): Promise<number> {
   // This backend's counters reach the shared statistics at its next report; force it.
   await h.sql`SELECT pg_stat_force_next_flush()`;
   await h.sql`SELECT 1`;
-  const [row] = await h.sql`
-    SELECT seq_scan::int AS n FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'`;
+  const [row] = await h.sql`SELECT seq_scan::int AS n FROM pg_stat_user_tables WHERE relname = ${table}`;
   return (row as { n: number }).n;
 }
+const idempotencySeqScans = () => seqScans("idempotency_keys");
 
 test("a key lookup planned on an empty table is still an index lookup once the table is large", async () => {
   const a = await h.wallet({ balance: "1000.00" });
@@ -46,4 +46,26 @@ test("a key lookup planned on an empty table is still an index lookup once the t
   const before = await idempotencySeqScans();
   for (let i = 0; i < 10; i++) expect((await transfer()).status).toBe(201);
   expect((await idempotencySeqScans()) - before).toBe(0);
+});
+
+test("the foreign-key checks of a posting stay index lookups once transactions is large (00011)", async () => {
+  const a = await h.wallet({ balance: "1000.00" });
+  const b = await h.wallet();
+  const transfer = () =>
+    h.call("POST", `/api/v1/wallets/${a.id}/transfer`, {
+      token: a.token,
+      body: { destination_wallet_id: b.id, amount: "0.01", description: "plan" },
+    });
+  // Plans made while transactions is small; then it grows by 20,000 rows.
+  for (let i = 0; i < 8; i++) expect((await transfer()).status).toBe(201);
+  await h.sql`
+    INSERT INTO transactions (type, status, wallet_id, direction, amount, currency, description, actor)
+    SELECT 'ADJUSTMENT', 'COMPLETED', ${b.id}, 'credit', 1, 'USD', 'bulk', '{}' FROM generate_series(1, 20000)`;
+  const before = { tx: await seqScans("transactions"), wallets: await seqScans("wallets") };
+  // Each transfer checks its transaction for its two ledger entries and its idempotency record,
+  // and its wallets for the transaction and the entries: without 00011, 20 full scans of
+  // transactions here.
+  for (let i = 0; i < 10; i++) expect((await transfer()).status).toBe(201);
+  expect((await seqScans("transactions")) - before.tx).toBe(0);
+  expect((await seqScans("wallets")) - before.wallets).toBe(0);
 });
