@@ -30,7 +30,8 @@ async function seqScans(table: string): Promise<number> {
 }
 const idempotencySeqScans = () => seqScans("idempotency_keys");
 
-test("a key lookup planned on an empty table is still an index lookup once the table is large", async () => {
+/** Two fresh wallets and a function that transfers 0.01 from the first to the second. */
+async function walletPair() {
   const a = await h.wallet({ balance: "1000.00" });
   const b = await h.wallet();
   const transfer = () =>
@@ -38,6 +39,11 @@ test("a key lookup planned on an empty table is still an index lookup once the t
       token: a.token,
       body: { destination_wallet_id: b.id, amount: "0.01", description: "plan" },
     });
+  return { b, transfer };
+}
+
+test("a key lookup planned on an empty table is still an index lookup once the table is large", async () => {
+  const { transfer } = await walletPair();
   // More than five executions: PostgreSQL then settles on the generic plan it keeps.
   for (let i = 0; i < 8; i++) expect((await transfer()).status).toBe(201);
   await h.sql`
@@ -49,13 +55,7 @@ test("a key lookup planned on an empty table is still an index lookup once the t
 });
 
 test("the foreign-key checks of a posting stay index lookups once transactions is large (00011)", async () => {
-  const a = await h.wallet({ balance: "1000.00" });
-  const b = await h.wallet();
-  const transfer = () =>
-    h.call("POST", `/api/v1/wallets/${a.id}/transfer`, {
-      token: a.token,
-      body: { destination_wallet_id: b.id, amount: "0.01", description: "plan" },
-    });
+  const { b, transfer } = await walletPair();
   // Plans made while transactions is small; then it grows by 20,000 rows.
   for (let i = 0; i < 8; i++) expect((await transfer()).status).toBe(201);
   await h.sql`
