@@ -28,7 +28,9 @@ $$;
 -- Each function names the first rule the row breaks (a rule that yields NULL holds) and raises
 -- its violation; a row that breaks none passes. One CASE of constant names rather than a raise
 -- call per rule: every call site costs a function lookup each transaction (3.19 M instructions
--- per transfer in that form).
+-- per transfer in that form). The five functions repeat the same short frame (the CASE, the
+-- IF): a shared helper taking the broken rule's name would be one more plpgsql call on every
+-- row written, and a rules call costs ~20 K instructions (four outbox rows: 87 K per transfer).
 CREATE FUNCTION pb_wallets_rules(w wallets) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   v_broken text := CASE

@@ -6,9 +6,10 @@
 -- A pooled connection keeps those plans for its lifetime; planned while a table was small (a
 -- fresh deployment) and not analysed since (autovacuum off, or between its runs), a check was
 -- a sequential scan of the whole table on every posting: seen as two or three scans of all of
--- transactions per transfer once 20,000 rows had arrived (test/money/plans.test.ts). Every lookup here is by a key, so a sequential scan is never the
--- right plan: the two entry points run with sequential scans off, for the call only, and so does
--- everything they run (the foreign-key checks included).
+-- transactions per transfer once 20,000 rows had arrived (test/money/plans.test.ts). Every
+-- lookup here is by a key, so a sequential scan is never the right plan: the two entry points
+-- run with sequential scans off, for the call only, and so does everything they run (the
+-- foreign-key checks included).
 --
 -- JIT off for the same calls: a plan that must still scan sequentially is costed at 10^10 when
 -- scans are off, far above jit_above_cost, and PostgreSQL then JIT-compiled that query on every

@@ -4,6 +4,8 @@
 // never analysed since (autovacuum off, or between its runs), the key lookup of every later
 // request on that connection was a sequential scan of the whole table: seen under `make bench`
 // as one backend of sixteen reading ~2,000-9,000 rows per claim, more with every request.
+// The foreign-key checks of a posting (entries and the idempotency record look up their
+// transaction, transactions and entries their wallets) did the same on transactions (00011).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { type MoneyHarness, startMoneyHarness } from "./http.ts";
 
