@@ -8,6 +8,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Most queued postings committed together (src/ledger/batcher.ts); 1 turns batching off. */
+export const POSTING_BATCH_MAX_DEFAULT = 16;
+
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paybridge";
 
 export type Config = Readonly<{
@@ -18,6 +21,7 @@ export type Config = Readonly<{
   host: string;
   dbPoolMax: number;
   dbStatementTimeoutMs: number;
+  postingBatchMax: number;
   logLevel: LogLevel;
   logFormat: "json" | "pretty";
   jwtSecret: string | undefined;
@@ -207,6 +211,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose): Config {
     host: r.str("HOST", "0.0.0.0"),
     dbPoolMax: r.int("DB_POOL_MAX", 10, 1, 1000),
     dbStatementTimeoutMs: r.int("DB_STATEMENT_TIMEOUT_MS", 5000, 1, 3_600_000),
+    postingBatchMax: r.int("POSTING_BATCH_MAX", POSTING_BATCH_MAX_DEFAULT, 1, 256),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: r.oneOf("LOG_FORMAT", ["json", "pretty"] as const, "json"),
     jwtSecret,

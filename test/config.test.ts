@@ -33,7 +33,7 @@ describe("defaults", () => {
     expect(c.databaseUrl).toBe("postgres://postgres@127.0.0.1:5432/paybridge");
     expect(c.databaseUrlExplicit).toBe(false);
     expect([c.port, c.host]).toEqual([8080, "0.0.0.0"]);
-    expect([c.dbPoolMax, c.dbStatementTimeoutMs]).toEqual([10, 5000]);
+    expect([c.dbPoolMax, c.dbStatementTimeoutMs, c.postingBatchMax]).toEqual([10, 5000, 16]);
     expect([c.logLevel, c.logFormat]).toEqual(["info", "json"]);
     expect(c.corsOrigins).toEqual(["*"]);
     expect(c.rateLimitEnabled).toBe(true);
@@ -85,6 +85,7 @@ describe("invalid values", () => {
       PORT: "http",
       DB_POOL_MAX: "0",
       DB_STATEMENT_TIMEOUT_MS: "-5",
+      POSTING_BATCH_MAX: "0",
       PAYBRIDGE_ENV: "staging",
       LOG_LEVEL: "loud",
       LOG_FORMAT: "xml",
@@ -101,6 +102,7 @@ describe("invalid values", () => {
       "PORT",
       "DB_POOL_MAX",
       "DB_STATEMENT_TIMEOUT_MS",
+      "POSTING_BATCH_MAX",
       "PAYBRIDGE_ENV",
       "LOG_LEVEL",
       "LOG_FORMAT",
@@ -115,7 +117,7 @@ describe("invalid values", () => {
     ]) {
       expect(found.some((p) => p.startsWith(name))).toBe(true);
     }
-    expect(found.length).toBe(14);
+    expect(found.length).toBe(15);
     for (const p of found) expect(p).not.toContain("\n");
   });
 

@@ -12,6 +12,7 @@ import * as m00008 from "../../migrations/00008_money_path_leaner.ts";
 import * as m00009 from "../../migrations/00009_money_path_plans.ts";
 import * as m00010 from "../../migrations/00010_check_rules_per_row.ts";
 import * as m00011 from "../../migrations/00011_money_path_index_lookups.ts";
+import * as m00012 from "../../migrations/00012_posting_batches.ts";
 import type { Sql } from "./client.ts";
 
 export type MigrationModule = {
@@ -35,6 +36,7 @@ export const MIGRATIONS: readonly RegisteredMigration[] = [
   { name: "00009_money_path_plans.ts", version: 9, module: m00009 },
   { name: "00010_check_rules_per_row.ts", version: 10, module: m00010 },
   { name: "00011_money_path_index_lookups.ts", version: 11, module: m00011 },
+  { name: "00012_posting_batches.ts", version: 12, module: m00012 },
   // @registry-end (paybridge migrate create inserts above this line)
 ];
 

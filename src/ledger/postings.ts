@@ -26,6 +26,7 @@ import {
   ValidationError,
 } from "../http/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { type HttpRow, type PostingBatcher, postHttpAlone } from "./batcher.ts";
 import { formatAmount } from "./money.ts";
 import { type Direction, type TransactionRow, txFromJson, type WalletRow, walletFromJson } from "./types.ts";
 
@@ -95,6 +96,11 @@ export type PostOptions = {
   ownerId?: string;
   idempotency?: IdempotencyClaim;
   metrics?: Metrics;
+  /**
+   * Group commit for HTTP postings (src/ledger/batcher.ts). Used for transfers and plain
+   * credits/debits, whose wallets the request names; everything else runs alone.
+   */
+  batcher?: PostingBatcher;
 };
 
 export type PostOutcome =
@@ -118,7 +124,13 @@ export async function post(
   const params = JSON.stringify(paramsOf(scope, op, opts));
   for (let attempt = 1; ; attempt++) {
     try {
-      if (idem?.http !== undefined) return await postHttp(sql, params, opts.metrics);
+      if (idem?.http !== undefined) {
+        const batcher = batchable(op) ? opts.batcher : undefined;
+        const key = `${idem.scope}\u0000${idem.key}`;
+        const row =
+          batcher === undefined ? await postHttpAlone(sql, params) : await batcher.post(params, key);
+        return httpOutcome(row, opts.metrics);
+      }
       const outcome =
         idem === undefined
           ? await toOutcome(await callPost(sql, params), undefined)
@@ -247,12 +259,12 @@ async function toOutcome(
   return { kind: "posted", result, response };
 }
 
-type HttpRow = { o_kind: string; o_status: number | null; o_body: string | null; o_info: PostRow | null };
+/** Postings pb_post_http_batch accepts (migration 00012): their wallets are in the request. */
+function batchable(op: MoneyOp): boolean {
+  return op.op === "transfer" || (op.op === "move" && (op.originalTransactionId ?? null) === null);
+}
 
-/** The HTTP path: one auto-committed statement does everything, the body comes back as text. */
-async function postHttp(sql: Sql, params: string, metrics: Metrics | undefined): Promise<PostOutcome> {
-  const [row] = await sql`SELECT * FROM pb_post_http(${params}::text::jsonb)`;
-  const r = row as HttpRow;
+function httpOutcome(r: HttpRow, metrics: Metrics | undefined): PostOutcome {
   const response = (): StoredResponse => ({ status: Number(r.o_status), body: String(r.o_body) });
   switch (r.o_kind) {
     case "in_use":

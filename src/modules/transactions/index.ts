@@ -15,6 +15,7 @@ import {
 import { pageSchema } from "../../http/pagination.ts";
 import { idsOf, scopeFor } from "../../http/request-id.ts";
 import { bearer, IdParams } from "../../http/schemas.ts";
+import { PostingBatcher } from "../../ledger/batcher.ts";
 import { parseAmount } from "../../ledger/money.ts";
 import { type MoneyOp, type PostingResult, post } from "../../ledger/postings.ts";
 import { transactionJson, walletJson } from "../../ledger/render.ts";
@@ -106,6 +107,7 @@ type MoneyRoute = {
  */
 async function runMoney(
   deps: AppDeps,
+  batcher: PostingBatcher,
   request: Request,
   params: Record<string, string>,
   body: unknown,
@@ -134,6 +136,7 @@ async function runMoney(
     ownerId,
     idempotency: claim,
     metrics: deps.metrics,
+    batcher,
   });
   return outcomeResponse(request, out, () => deps.metrics.idempotentReplays.inc());
 }
@@ -150,13 +153,18 @@ async function completeOp(deps: AppDeps, id: string, amount: string | undefined)
 }
 
 export function transactionRoutes(deps: AppDeps) {
+  // One per app: postings that queue behind busy pool connections are committed together.
+  const batcher = new PostingBatcher(deps.sql, {
+    lanes: deps.config.dbPoolMax,
+    maxBatch: deps.config.postingBatchMax,
+  });
   const anyRole = guard(deps.auth, ["user", "admin"]);
   const adminOnly = guard(deps.auth, ["admin"]);
   return new Elysia({ prefix: PREFIX })
     .post(
       "/wallets/:id/credit",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
@@ -174,7 +182,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/wallets/:id/debit",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
@@ -196,7 +204,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/wallets/:id/transfer",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
@@ -228,7 +236,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/wallets/:id/adjustments",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
@@ -269,7 +277,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/wallets/:id/holds",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 201,
           target: { kind: "wallet", id: params.id },
@@ -302,7 +310,7 @@ export function transactionRoutes(deps: AppDeps) {
       "/transactions/:id/complete",
       async ({ request, params, body, route }) => {
         const op = await completeOp(deps, params.id, body?.amount);
-        return runMoney(deps, request, params, body, {
+        return runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
@@ -321,7 +329,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/transactions/:id/fail",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
@@ -339,7 +347,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/transactions/:id/cancel",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },
@@ -357,7 +365,7 @@ export function transactionRoutes(deps: AppDeps) {
     .post(
       "/transactions/:id/retry",
       ({ request, params, body, route }) =>
-        runMoney(deps, request, params, body, {
+        runMoney(deps, batcher, request, params, body, {
           template: route,
           status: 200,
           target: { kind: "transaction", id: params.id },

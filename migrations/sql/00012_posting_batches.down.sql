@@ -1,0 +1,1 @@
+DROP FUNCTION pb_post_http_batch(jsonb);
