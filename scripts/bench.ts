@@ -117,6 +117,20 @@ async function seed(url: string): Promise<string[]> {
   return rows.map((r) => (r as { id: string }).id);
 }
 
+/**
+ * Transfers per database transaction during a run: batched postings (src/ledger/batcher.ts)
+ * share one transaction, so they share its xmin.
+ */
+async function postingsPerCommit(url: string, since: Date): Promise<number> {
+  const db = postgres(url, { max: 1, onnotice: () => {} });
+  const [r] = await db`
+    SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS x
+      FROM transactions WHERE type = 'TRANSFER' AND created_at >= ${since}`;
+  await db.end();
+  const { n, x } = r as { n: number; x: number };
+  return x === 0 ? Number.NaN : n / x;
+}
+
 type Figures = {
   tps: number;
   p50?: number;
@@ -350,18 +364,21 @@ async function main(): Promise<void> {
         const pool = await backendPids(admin, apiDb);
         const serverPid = server.pid;
         const cpu0 = { app: cpuSeconds([serverPid]), db: cpuSeconds(pool) };
+        const [{ t0 }] = (await admin`SELECT clock_timestamp() AS t0`) as unknown as [{ t0: Date }];
         const a = wrk(port, mode, files);
         const done = a.tps * SECONDS;
         const appMs = ((cpuSeconds([serverPid]) - cpu0.app) * 1000) / done;
         // The pool opens connections lazily: a backend that appeared during the run counts whole.
         const after = new Set([...pool, ...(await backendPids(admin, apiDb))]);
         const dbMs = ((cpuSeconds([...after]) - cpu0.db) * 1000) / done;
+        const perCommit = await postingsPerCommit(apiUrl, t0);
         results[`api ${mode}`]!.push(a);
         const p = pgbench(refDb, mode);
         results[`pg ${mode}`]!.push(p);
         console.log(
           `round ${round} ${mode.padEnd(7)} api ${a.tps.toFixed(0)} tps (p50 ${a.p50} ms, p99 ${a.p99} ms, errors ${a.errors}${a.errors > 0 ? ` = ${a.errorDetail}` : ""};` +
-            ` cpu/transfer: server ${appMs.toFixed(2)} ms, its db backends ${dbMs.toFixed(2)} ms)` +
+            ` cpu/transfer: server ${appMs.toFixed(2)} ms, its db backends ${dbMs.toFixed(2)} ms;` +
+            ` transfers per commit ${perCommit.toFixed(1)})` +
             ` | pgbench ${p.tps.toFixed(0)} tps (avg ${p.avg} ms)`,
         );
       }
