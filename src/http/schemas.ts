@@ -1,6 +1,7 @@
 // Schemas shared by every feature's routes: the problem document, ids, and the standard
 // error responses each route lists in the OpenAPI document.
 import { t } from "elysia";
+import "./formats.ts";
 
 export const Uuid = t.String({ format: "uuid", description: "uuid" });
 export const IdParams = t.Object({ id: Uuid });
