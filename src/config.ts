@@ -10,6 +10,14 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Most queued postings committed together (src/ledger/batcher.ts); 1 turns batching off. */
 export const POSTING_BATCH_MAX_DEFAULT = 16;
+/**
+ * Posting transactions in flight per process (never more than DB_POOL_MAX). Fewer lanes make
+ * bigger batches. On a 2-core database (A/B, alternating rounds, 16 connections): 2 lanes
+ * against 4 gave +15% transfers/s crediting one hot wallet and no clear difference on uniform
+ * pairs (medians 0.93 and 0.99 in two runs; pool 2 against pool 4: 1.09 and 1.11); 1 lane
+ * left a database core idle (uniform 720/s against ~1,000).
+ */
+export const POSTING_LANES_DEFAULT = 2;
 
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paybridge";
 
@@ -22,6 +30,7 @@ export type Config = Readonly<{
   dbPoolMax: number;
   dbStatementTimeoutMs: number;
   postingBatchMax: number;
+  postingLanes: number;
   logLevel: LogLevel;
   logFormat: "json" | "pretty";
   jwtSecret: string | undefined;
@@ -212,6 +221,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose): Config {
     dbPoolMax: r.int("DB_POOL_MAX", 10, 1, 1000),
     dbStatementTimeoutMs: r.int("DB_STATEMENT_TIMEOUT_MS", 5000, 1, 3_600_000),
     postingBatchMax: r.int("POSTING_BATCH_MAX", POSTING_BATCH_MAX_DEFAULT, 1, 256),
+    postingLanes: r.int("POSTING_LANES", POSTING_LANES_DEFAULT, 1, 1000),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: r.oneOf("LOG_FORMAT", ["json", "pretty"] as const, "json"),
     jwtSecret,

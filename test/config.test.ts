@@ -33,7 +33,9 @@ describe("defaults", () => {
     expect(c.databaseUrl).toBe("postgres://postgres@127.0.0.1:5432/paybridge");
     expect(c.databaseUrlExplicit).toBe(false);
     expect([c.port, c.host]).toEqual([8080, "0.0.0.0"]);
-    expect([c.dbPoolMax, c.dbStatementTimeoutMs, c.postingBatchMax]).toEqual([10, 5000, 16]);
+    expect([c.dbPoolMax, c.dbStatementTimeoutMs, c.postingBatchMax, c.postingLanes]).toEqual([
+      10, 5000, 16, 2,
+    ]);
     expect([c.logLevel, c.logFormat]).toEqual(["info", "json"]);
     expect(c.corsOrigins).toEqual(["*"]);
     expect(c.rateLimitEnabled).toBe(true);
@@ -86,6 +88,7 @@ describe("invalid values", () => {
       DB_POOL_MAX: "0",
       DB_STATEMENT_TIMEOUT_MS: "-5",
       POSTING_BATCH_MAX: "0",
+      POSTING_LANES: "many",
       PAYBRIDGE_ENV: "staging",
       LOG_LEVEL: "loud",
       LOG_FORMAT: "xml",
@@ -103,6 +106,7 @@ describe("invalid values", () => {
       "DB_POOL_MAX",
       "DB_STATEMENT_TIMEOUT_MS",
       "POSTING_BATCH_MAX",
+      "POSTING_LANES",
       "PAYBRIDGE_ENV",
       "LOG_LEVEL",
       "LOG_FORMAT",
@@ -117,7 +121,7 @@ describe("invalid values", () => {
     ]) {
       expect(found.some((p) => p.startsWith(name))).toBe(true);
     }
-    expect(found.length).toBe(15);
+    expect(found.length).toBe(16);
     for (const p of found) expect(p).not.toContain("\n");
   });
 

@@ -7,7 +7,9 @@
 // idempotency record and events, exactly as alone.
 //
 // Nothing waits for a batch to fill: a posting that finds a lane free is sent at once, alone.
-// Batches only form from requests that would otherwise have queued for a pool connection.
+// Batches only form from requests that arrive while every lane is busy. Lanes are few on
+// purpose (POSTING_LANES, default 2): the rest of the pool stays free for reads, and the
+// database does more work per transaction instead of more transactions fighting for its cores.
 //
 // A batch the database refuses (it rolled back whole, nothing was written) is not retried as a
 // batch: each of its postings runs alone, so one bad posting costs the others only time and
@@ -36,7 +38,7 @@ type Pending = {
 };
 
 export type BatcherOptions = {
-  /** Postings statements in flight at once (each holds one pool connection). */
+  /** Posting statements in flight at once (each holds one pool connection; POSTING_LANES). */
   lanes: number;
   /** Most postings in one batch; 1 turns batching off. */
   maxBatch: number;

@@ -45,7 +45,7 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
       PAYBRIDGE_ENV: "test",
       RATE_LIMIT_ENABLED: "false",
       LOG_LEVEL: "error",
-      // The posting batcher's lanes follow the pool size (src/ledger/batcher.ts).
+      // The posting batcher never has more lanes than the pool (src/ledger/batcher.ts).
       DB_POOL_MAX: String(poolMax),
     },
     "serve",

@@ -155,7 +155,7 @@ async function completeOp(deps: AppDeps, id: string, amount: string | undefined)
 export function transactionRoutes(deps: AppDeps) {
   // One per app: postings that queue behind busy pool connections are committed together.
   const batcher = new PostingBatcher(deps.sql, {
-    lanes: deps.config.dbPoolMax,
+    lanes: Math.min(deps.config.postingLanes, deps.config.dbPoolMax),
     maxBatch: deps.config.postingBatchMax,
   });
   const anyRole = guard(deps.auth, ["user", "admin"]);
