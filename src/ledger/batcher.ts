@@ -13,9 +13,9 @@
 //
 // A batch the database refuses (it rolled back whole, nothing was written) is not retried as a
 // batch: each of its postings runs alone, so one bad posting costs the others only time and
-// each gets its own answer (a deadlock or serialization failure then goes to post()'s retry). Postings with the same idempotency key never share a batch: the
-// second waits for the next one, where it finds the first committed (replay) or still in
-// flight (409), as without batching.
+// each gets its own answer (a deadlock or serialization failure then goes to post()'s retry).
+// Postings with the same idempotency key never share a batch: the second waits for the next
+// one, where it finds the first committed (replay) or still in flight (409), as alone.
 import type { Sql } from "../db/client.ts";
 import { sqlState } from "../db/errors.ts";
 
