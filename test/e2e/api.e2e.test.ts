@@ -190,3 +190,83 @@ describe("register → KYC → wallet over HTTP", () => {
     expect((await bundle.text()).length).toBeGreaterThan(100_000);
   });
 });
+
+describe("money through the binary", () => {
+  /** A POST with an Idempotency-Key; the raw body text is kept for byte comparisons. */
+  async function money(path: string, token: string, key: string, body: unknown) {
+    const r = await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        "idempotency-key": key,
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, headers: r.headers, text, body: JSON.parse(text) };
+  }
+
+  test("48 concurrent transfers: each answered with its own transaction, committed in batches, ledger balanced", async () => {
+    const admin = run(["token", "--sub", "ops-admin", "--role", "admin"]).out.trim();
+    const wallets: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const reg = await api("POST", "/api/v1/users", undefined, {
+        email: `batch${i}@example.com`,
+        full_name: `B ${i}`,
+      });
+      const userId: string = reg.body.id;
+      const user = run(["token", "--sub", userId, "--role", "user"]).out.trim();
+      await api("POST", `/api/v1/users/${userId}/kyc/start`, user);
+      await api("POST", `/api/v1/users/${userId}/kyc`, admin, { approved: true });
+      const w = await api("POST", "/api/v1/wallets", user, { currency: "USD" });
+      expect(w.status).toBe(201);
+      const funded = await money(`/api/v1/wallets/${w.body.id}/credit`, admin, crypto.randomUUID(), {
+        amount: "100.00",
+        description: "opening",
+      });
+      expect(funded.status).toBe(201);
+      wallets.push(w.body.id);
+    }
+    const keys = Array.from({ length: 48 }, () => crypto.randomUUID());
+    const replies = await Promise.all(
+      keys.map((key, i) =>
+        money(`/api/v1/wallets/${wallets[i % 4]}/transfer`, admin, key, {
+          destination_wallet_id: wallets[(i + 1 + (i % 3)) % 4],
+          amount: `1.${String(i).padStart(2, "0")}`,
+          description: `t${i}`,
+        }),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(Array(48).fill(201));
+    expect(replies.map((r) => r.body.transaction.amount)).toEqual(
+      keys.map((_, i) => `1.${String(i).padStart(2, "0")}`),
+    );
+    expect(new Set(replies.map((r) => r.body.transaction.id)).size).toBe(48);
+
+    // A replay is the stored response, byte for byte.
+    const again = await money(`/api/v1/wallets/${wallets[0]}/transfer`, admin, keys[0]!, {
+      destination_wallet_id: wallets[1],
+      amount: "1.00",
+      description: "t0",
+    });
+    expect(again.status).toBe(201);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.text).toBe(replies[0]!.text);
+
+    const sql = (await import("postgres")).default(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const [r] = await sql`
+        SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS x,
+               (SELECT sum(available_balance)::text FROM wallets) AS total
+          FROM transactions WHERE type = 'TRANSFER'`;
+      expect(r!.n).toBe(48);
+      expect(r!.x).toBeLessThan(48);
+      expect(r!.total).toBe("40000");
+    } finally {
+      await sql.end();
+    }
+    const rec = await api("GET", "/api/v1/admin/reconciliation", admin);
+    expect(rec.body.status).toBe("ok");
+  });
+});
