@@ -3,30 +3,22 @@
 // idempotency record, entries and events it gets alone; crossing batches never deadlock; a
 // batch the database refuses costs its other postings nothing; one idempotency key never
 // shares a batch.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { AppError } from "../../src/http/errors.ts";
 import { PostingBatcher } from "../../src/ledger/batcher.ts";
 import { type IdempotencyClaim, type MoneyOp, type PostOutcome, post } from "../../src/ledger/postings.ts";
 import {
   ADMIN,
   balances,
-  closeMoneyDb,
   ledgerMismatches,
-  type MoneyDb,
   makeWallet,
-  openMoneyDb,
   unbalancedTransactions,
+  useMoneyDb,
 } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 
-let m: MoneyDb;
-beforeAll(async () => {
-  m = await openMoneyDb("pbbatch", 8);
-});
-afterAll(async () => {
-  await closeMoneyDb(m);
-});
+const m = useMoneyDb("pbbatch", 8);
 
 /** An HTTP claim as the money routes build it (the database renders the response). */
 function claim(key = crypto.randomUUID(), fingerprint = "fp"): IdempotencyClaim {

@@ -2,31 +2,23 @@
 // transfers never deadlock or lose updates; racing debits never overdraw and exactly the
 // affordable number succeed; racing debits never exceed a daily limit; one idempotency key
 // sent 20 times at once has exactly one effect.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { AppError } from "../../src/http/errors.ts";
 import { type PostOutcome, post } from "../../src/ledger/postings.ts";
 import {
   ADMIN,
   balances,
-  closeMoneyDb,
   counts,
   ledgerMismatches,
-  type MoneyDb,
   makeWallet,
-  openMoneyDb,
   unbalancedTransactions,
+  useMoneyDb,
 } from "./helpers.ts";
 
 // Under a loaded CI machine a database-bound test may take a while; this is not a timing assertion.
 setDefaultTimeout(60_000);
 
-let m: MoneyDb;
-beforeAll(async () => {
-  m = await openMoneyDb("pbmoneyconc", 16);
-});
-afterAll(async () => {
-  await closeMoneyDb(m);
-});
+const m = useMoneyDb("pbmoneyconc", 16);
 
 async function settle<T>(ps: Promise<T>[]) {
   const rs = await Promise.allSettled(ps);

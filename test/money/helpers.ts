@@ -1,5 +1,6 @@
 // Shared fixtures for the money tests: a private database, VERIFIED users with funded wallets
 // (funded through the money path itself, so the ledger stays balanced), and ledger checks.
+import { afterAll, beforeAll } from "bun:test";
 import postgres from "postgres";
 import type { RequestScope } from "../../src/context.ts";
 import type { Sql } from "../../src/db/client.ts";
@@ -16,6 +17,21 @@ export async function openMoneyDb(prefix: string, max = 12): Promise<MoneyDb> {
     onnotice: () => {},
   }) as unknown as Sql;
   return { db, sql };
+}
+
+/**
+ * A private database for one test file: opened before its tests, dropped after them. The
+ * object returned is filled in by the beforeAll hook, so tests use it as `m.sql`.
+ */
+export function useMoneyDb(prefix: string, max?: number): MoneyDb {
+  const m = {} as MoneyDb;
+  beforeAll(async () => {
+    Object.assign(m, await openMoneyDb(prefix, max));
+  });
+  afterAll(async () => {
+    await closeMoneyDb(m.sql === undefined ? undefined : m);
+  });
+  return m;
 }
 
 export async function closeMoneyDb(m: MoneyDb | undefined): Promise<void> {

@@ -2,31 +2,17 @@
 // database and compared with HOLD_TRANSITIONS; non-PAYOUT transactions refuse every action.
 // Plus hold expiry by the sweeper (SKIP LOCKED, twice in parallel = once) and the
 // append-only ledger.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { HOLD_ACTIONS, type HoldAction, nextHoldStatus } from "../../src/ledger/hold-states.ts";
 import { sweepOnce } from "../../src/ledger/hold-sweeper.ts";
 import { type MoneyOp, post, postOrThrow } from "../../src/ledger/postings.ts";
 import { TX_STATUSES, type TxStatus } from "../../src/ledger/types.ts";
-import {
-  ADMIN,
-  balances,
-  closeMoneyDb,
-  ledgerMismatches,
-  type MoneyDb,
-  makeWallet,
-  openMoneyDb,
-} from "./helpers.ts";
+import { ADMIN, balances, ledgerMismatches, makeWallet, useMoneyDb } from "./helpers.ts";
 
 // Under a loaded CI machine a database-bound test may take a while; this is not a timing assertion.
 setDefaultTimeout(60_000);
 
-let m: MoneyDb;
-beforeAll(async () => {
-  m = await openMoneyDb("pbmoneytrans", 6);
-});
-afterAll(async () => {
-  await closeMoneyDb(m);
-});
+const m = useMoneyDb("pbmoneytrans", 6);
 
 /** A PAYOUT brought into `status` through the money path itself. */
 async function payoutIn(status: TxStatus, walletId: string): Promise<string> {
