@@ -10,6 +10,8 @@
 //   HTTP claim (claim.http)      SELECT pb_post_http(op)  -- also renders the response body and
 //                                                         -- stores the idempotency record;
 //                                                         -- auto-committed: one round trip
+//   HTTP claims queued behind    SELECT pb_post_http_batch(ops)  -- the same for each posting,
+//   busy lanes (batcher.ts)                               -- one transaction for all of them
 //   no idempotency               SELECT pb_post(op)       -- auto-committed: one round trip
 //   JS-rendered claim (respond)  BEGIN; SELECT pb_post(op); INSERT idempotency_keys; COMMIT
 //
