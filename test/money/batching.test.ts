@@ -1,9 +1,10 @@
 // Group commit of HTTP postings (src/ledger/batcher.ts, migration 00012): postings that queue
 // behind a busy lane are committed together, each with exactly the outcome, response,
 // idempotency record, entries and events it gets alone; crossing batches never deadlock; a
-// batch the database refuses costs its other postings nothing; one idempotency key never
-// shares a batch.
+// batch the database refuses (or a schema without the batch function) costs its other postings
+// nothing; one idempotency key never shares a batch.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import upSql from "../../migrations/sql/00012_posting_batches.up.sql" with { type: "text" };
 import { AppError } from "../../src/http/errors.ts";
 import { PostingBatcher } from "../../src/ledger/batcher.ts";
 import { type IdempotencyClaim, type MoneyOp, type PostOutcome, post } from "../../src/ledger/postings.ts";
@@ -219,6 +220,24 @@ describe("group commit of HTTP postings", () => {
     expect(total).toBe(6n * 5_000n);
     expect(await ledgerMismatches(m.sql)).toBe(0);
     expect(await unbalancedTransactions(m.sql)).toBe(0);
+  });
+
+  test("a server ahead of its schema (no pb_post_http_batch yet) still answers every posting, alone", async () => {
+    const a = await makeWallet(m.sql, { balance: 1_000n });
+    const b = await makeWallet(m.sql, { balance: 0n });
+    await m.sql.unsafe("DROP FUNCTION pb_post_http_batch(jsonb)");
+    try {
+      const batcher = new PostingBatcher(m.sql, { lanes: 1, maxBatch: 16 });
+      const results = await postAll(
+        batcher,
+        Array.from({ length: 5 }, () => ({ op: transfer(a.walletId, b.walletId, 10n), idem: claim() })),
+      );
+      expect(results.map(kindOf)).toEqual(Array(5).fill("201"));
+      expect(batcher.stats.fallbacks).toBe(1);
+      expect((await balances(m.sql, b.walletId)).available).toBe(50n);
+    } finally {
+      await m.sql.unsafe(upSql);
+    }
   });
 
   test("the database accepts only postings whose wallets the request names", async () => {
