@@ -5,7 +5,8 @@
 //   3. starts `paybridge serve` (RATE_LIMIT_ENABLED=false OUTBOX_RELAY=off LOG_LEVEL=warn)
 //   4. alternates, for R rounds: wrk on POST /wallets/:id/transfer (uniform pairs, then hot:
 //      every transfer credits one wallet) and pgbench on ../shared/bench reference SQL, at the
-//      same concurrency; prints medians, p50/p99, errors and the API ÷ pgbench ratio.
+//      same concurrency; prints medians, p50/p99, errors and the API ÷ pgbench ratio, and per
+//      round the CPU per transfer and the transfers per commit (group commit, batcher.ts).
 //
 // Steady state is what is compared: before the rounds, both sides run each mode for
 // --warmup seconds, not counted (the server's JIT compiles the money path, and both databases'
@@ -51,6 +52,8 @@ const WARMUP = flag("warmup", 15);
  * Measured here with alternating rounds (after migration 00011): pool 4 against 16 gave +23%
  * transfers/s uniform and +20% hot, with 0.90 instead of 1.20 ms of backend CPU per transfer
  * (16 backends on 2 cores mostly wait for each other); pool 8 +5%; pool 3 the same as 4.
+ * Since group commit (migration 00012) money postings use only POSTING_LANES of these
+ * connections (default 2; printed with the pool).
  */
 const POOL = flag("pool", 2 * availableParallelism());
 /** `--cpu-prof DIR`: run the server from source under Bun's profiler (markdown profile in DIR). */
@@ -121,12 +124,10 @@ async function seed(url: string): Promise<string[]> {
  * Transfers per database transaction during a run: batched postings (src/ledger/batcher.ts)
  * share one transaction, so they share its xmin.
  */
-async function postingsPerCommit(url: string, since: Date): Promise<number> {
-  const db = postgres(url, { max: 1, onnotice: () => {} });
+async function postingsPerCommit(db: postgres.Sql, since: Date): Promise<number> {
   const [r] = await db`
     SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS x
       FROM transactions WHERE type = 'TRANSFER' AND created_at >= ${since}`;
-  await db.end();
   const { n, x } = r as { n: number; x: number };
   return x === 0 ? Number.NaN : n / x;
 }
@@ -224,9 +225,13 @@ function cpuSeconds(pids: number[]): number {
 }
 
 /** PIDs of the server's database backends (its pool), to charge their CPU to the API run. */
+/** The bench's own connection to the API database (figures between runs): not a server backend. */
+const STATS_APP = "pbbench-stats";
+
 async function backendPids(admin: postgres.Sql, db: string): Promise<number[]> {
   const rows =
-    await admin`SELECT pid FROM pg_stat_activity WHERE datname = ${db} AND backend_type = 'client backend'`;
+    await admin`SELECT pid FROM pg_stat_activity WHERE datname = ${db} AND backend_type = 'client backend'
+                  AND application_name <> ${STATS_APP}`;
   return rows.map((r) => Number((r as { pid: number }).pid));
 }
 
@@ -245,6 +250,11 @@ async function main(): Promise<void> {
   await admin.unsafe(`CREATE DATABASE "${refDb}"`);
   const apiUrl = `postgres://postgres@127.0.0.1:5432/${apiDb}`;
   let server: ReturnType<typeof Bun.spawn> | undefined;
+  const apiStats = postgres(apiUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: STATS_APP },
+  });
   const tmp = mkdtempSync(join(tmpdir(), "pbbench-"));
   try {
     console.log(must([BINARY, "migrate", "up"], { DATABASE_URL: apiUrl }).trim());
@@ -275,7 +285,8 @@ async function main(): Promise<void> {
       DB_POOL_MAX: String(POOL),
       PAYBRIDGE_ENV: "test",
     };
-    const config = loadConfig(env, "serve");
+    // As the server reads it (the caller's environment may set POSTING_LANES and the like).
+    const config = loadConfig({ ...process.env, ...env }, "serve");
     const token = await mintToken(config, { sub: "bench-admin", role: "admin", ttlSeconds: 6 * 3600 });
     const files = { wallets: join(tmp, "wallets.txt"), token: join(tmp, "token.txt") };
     writeFileSync(files.wallets, `${ids.join("\n")}\n`);
@@ -320,7 +331,9 @@ async function main(): Promise<void> {
     server = started.p;
     if (started.status !== 201) throw new Error(`warm-up transfer answered ${started.status}`);
     console.log(
-      `server: ${serverKind}; ${CONNECTIONS} connections (pool ${POOL}), ${SECONDS}s per run, ${ROUNDS} rounds`,
+      `server: ${serverKind}; ${CONNECTIONS} connections (pool ${POOL}, ` +
+        `${Math.min(config.postingLanes, POOL)} posting lanes, batches of up to ${config.postingBatchMax}), ` +
+        `${SECONDS}s per run, ${ROUNDS} rounds`,
     );
     console.log(
       `load average at the start: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
@@ -371,7 +384,7 @@ async function main(): Promise<void> {
         // The pool opens connections lazily: a backend that appeared during the run counts whole.
         const after = new Set([...pool, ...(await backendPids(admin, apiDb))]);
         const dbMs = ((cpuSeconds([...after]) - cpu0.db) * 1000) / done;
-        const perCommit = await postingsPerCommit(apiUrl, t0);
+        const perCommit = await postingsPerCommit(apiStats, t0);
         results[`api ${mode}`]!.push(a);
         const p = pgbench(refDb, mode);
         results[`pg ${mode}`]!.push(p);
@@ -414,10 +427,8 @@ async function main(): Promise<void> {
     }
     {
       // HOT updates keep a balance change out of every wallet index (fillfactor, migration 00002).
-      const db = postgres(apiUrl, { max: 1, onnotice: () => {} });
-      const [w] = await db`
+      const [w] = await apiStats`
         SELECT n_tup_hot_upd::text AS hot, n_tup_upd::text AS upd FROM pg_stat_user_tables WHERE relname = 'wallets'`;
-      await db.end();
       const { hot, upd } = w as { hot: string; upd: string };
       console.log(`wallet updates that were HOT: ${hot} of ${upd}`);
     }
@@ -429,6 +440,7 @@ async function main(): Promise<void> {
       server.kill("SIGTERM");
       await server.exited;
     }
+    await apiStats.end();
     await admin.unsafe(`DROP DATABASE IF EXISTS "${apiDb}" WITH (FORCE)`);
     await admin.unsafe(`DROP DATABASE IF EXISTS "${refDb}" WITH (FORCE)`);
     await admin.end();

@@ -128,9 +128,10 @@ export async function post(
     try {
       if (idem?.http !== undefined) {
         const batcher = batchable(op) ? opts.batcher : undefined;
-        const key = `${idem.scope}\u0000${idem.key}`;
         const row =
-          batcher === undefined ? await postHttpAlone(sql, params) : await batcher.post(params, key);
+          batcher === undefined
+            ? await postHttpAlone(sql, params)
+            : await batcher.post(params, `${idem.scope}\u0000${idem.key}`);
         return httpOutcome(row, opts.metrics);
       }
       const outcome =
