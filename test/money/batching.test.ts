@@ -6,6 +6,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import upSql from "../../migrations/sql/00012_posting_batches.up.sql" with { type: "text" };
 import { AppError } from "../../src/http/errors.ts";
+import { idempotencyClaim } from "../../src/http/idempotency.ts";
 import { PostingBatcher } from "../../src/ledger/batcher.ts";
 import { type IdempotencyClaim, type MoneyOp, type PostOutcome, post } from "../../src/ledger/postings.ts";
 import {
@@ -23,21 +24,11 @@ const m = useMoneyDb("pbbatch", 8);
 
 /** An HTTP claim as the money routes build it (the database renders the response). */
 function claim(key = crypto.randomUUID(), fingerprint = "fp"): IdempotencyClaim {
-  return {
-    scope: "admin:admin-1",
-    key,
-    fingerprint,
-    http: {
-      successStatus: 201,
-      instance: "/api/v1/test",
-      requestId: crypto.randomUUID(),
-      problemTypeBase: "https://paybridge.dev/problems/",
-      titles: { "404": "Not Found", "409": "Conflict", "422": "Unprocessable Entity" },
-    },
-    respond: () => {
-      throw new Error("the database renders HTTP responses");
-    },
-  };
+  const request = new Request("http://localhost/api/v1/test", { method: "POST" });
+  return idempotencyClaim(request, { id: "admin-1", role: "admin" }, key, fingerprint, {
+    status: 201,
+    render: () => ({}),
+  });
 }
 
 const transfer = (from: string, to: string, amount: bigint): MoneyOp => ({
