@@ -6,7 +6,7 @@
 import { type AnyElysia, Elysia } from "elysia";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
-import type { Sql } from "./db/client.ts";
+import type { PostingPool, Sql } from "./db/client.ts";
 import type { Authenticator } from "./http/auth.ts";
 import { corePlugin, methodIndex } from "./http/core.ts";
 import { protectionPlugin } from "./http/protection.ts";
@@ -28,6 +28,11 @@ export type AppDeps = {
   lifecycle: { draining: boolean; startedAt: number };
   auth: Authenticator;
   metrics: Metrics;
+  /**
+   * serve's posting lanes on connections of their own (src/db/client.ts createServePools);
+   * without them the batcher's lanes share `sql`.
+   */
+  postings?: PostingPool;
 };
 
 export function buildApp(deps: AppDeps) {

@@ -9,7 +9,7 @@ import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { type AppDeps, buildApp } from "../app.ts";
 import { type Config, loadConfig } from "../config.ts";
-import { createSql } from "../db/client.ts";
+import { createServePools } from "../db/client.ts";
 import { createAuthenticator } from "../http/auth.ts";
 import { startHoldSweeper } from "../ledger/hold-sweeper.ts";
 import { startReconciler } from "../modules/reconciliation/reconciler.ts";
@@ -110,10 +110,10 @@ export async function serveCommand(args: string[], env: Record<string, string | 
   }
   const logger = createLogger(config);
   const metrics = createMetrics();
-  const sql = createSql(config, { applicationName: "paybridge-serve", metrics });
+  const { sql, postings } = createServePools(config, { applicationName: "paybridge-serve", metrics });
   const { auth, devAdminToken } = await createAuthenticator(config);
   const lifecycle = { draining: false, startedAt: Date.now() };
-  const deps: AppDeps = { config, sql, logger, lifecycle, auth, metrics };
+  const deps: AppDeps = { config, sql, logger, lifecycle, auth, metrics, postings };
 
   if (config.env !== "production") {
     logger.warn(
@@ -137,7 +137,7 @@ export async function serveCommand(args: string[], env: Record<string, string | 
       : new Elysia().use(healthRoutes(deps, { management: true }));
   const closeAll = async () => {
     await closeObservability(deps);
-    await sql.end({ timeout: POOL_END_TIMEOUT_SECONDS });
+    await Promise.all([sql, postings?.sql].map((s) => s?.end({ timeout: POOL_END_TIMEOUT_SECONDS })));
   };
 
   try {

@@ -8,8 +8,9 @@
 //
 // Nothing waits for a batch to fill: a posting that finds a lane free is sent at once, alone.
 // Batches only form from requests that arrive while every lane is busy. Lanes are few on
-// purpose (POSTING_LANES, default 2): the rest of the pool stays free for reads, and the
-// database does more work per transaction instead of more transactions fighting for its cores.
+// purpose (POSTING_LANES, default 2): the database does more work per transaction instead of
+// more transactions fighting for its cores. In serve the lanes have connections of their own
+// (src/db/client.ts createServePools), so postings always run on the same warm backends.
 //
 // A batch the database refuses (it rolled back whole, nothing was written) is not retried as a
 // batch: each of its postings runs alone, so one bad posting costs the others only time and

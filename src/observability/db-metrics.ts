@@ -263,18 +263,29 @@ export type InstrumentOptions = {
   applicationName: string;
   max: number;
   onQueryStart?: PoolTracker["onQueryStart"];
+  /**
+   * Count into this tracker instead of a new one, its max growing by this pool's: two
+   * postgres.js pools that report as one (serve's posting lanes, src/db/client.ts).
+   */
+  tracker?: PoolTracker;
 };
 
 /** Wraps a pool so every tagged query feeds the db metrics; returns the wrapped pool. */
 export function instrumentSql(sql: Sql, metrics: Metrics, opts: InstrumentOptions): Sql {
-  const t: PoolTracker = {
-    applicationName: opts.applicationName,
-    max: opts.max,
-    queries: 0,
-    transactions: 0,
-    reserved: 0,
-    onQueryStart: opts.onQueryStart,
-  };
+  let t: PoolTracker;
+  if (opts.tracker !== undefined) {
+    t = opts.tracker;
+    t.max += opts.max;
+  } else {
+    t = {
+      applicationName: opts.applicationName,
+      max: opts.max,
+      queries: 0,
+      transactions: 0,
+      reserved: 0,
+      onQueryStart: opts.onQueryStart,
+    };
+  }
   const wrapped = instrument(sql, metrics, t, false);
   trackers.set(wrapped, t);
   return wrapped;

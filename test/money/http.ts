@@ -3,7 +3,7 @@
 import pino from "pino";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createSql, type Sql } from "../../src/db/client.ts";
+import { createServePools, type PostingPool, type Sql } from "../../src/db/client.ts";
 import { createAuthenticator, mintToken } from "../../src/http/auth.ts";
 import { reconciliationRoutes } from "../../src/modules/reconciliation/index.ts";
 import { transactionRoutes } from "../../src/modules/transactions/index.ts";
@@ -22,7 +22,9 @@ export type CallOptions = {
 
 export type MoneyHarness = {
   db: TestDatabase;
+  /** The pool for everything but the batched postings (which run on `postings`, as in serve). */
   sql: Sql;
+  postings: PostingPool | undefined;
   metrics: Metrics;
   adminToken: string;
   token: (sub: string, role: "user" | "admin") => Promise<string>;
@@ -45,12 +47,12 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
       PAYBRIDGE_ENV: "test",
       RATE_LIMIT_ENABLED: "false",
       LOG_LEVEL: "error",
-      // The posting batcher never has more lanes than the pool (src/ledger/batcher.ts).
+      // As serve: the posting lanes are connections of their own, carved out of the pool.
       DB_POOL_MAX: String(poolMax),
     },
     "serve",
   );
-  const sql = createSql(config, { applicationName: "paybridge-money-test", max: poolMax });
+  const { sql, postings } = createServePools(config, { applicationName: "paybridge-money-test" });
   const { auth } = await createAuthenticator(config);
   const metrics = createMetrics();
   const deps = {
@@ -60,6 +62,7 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
     lifecycle: { draining: false, startedAt: Date.now() },
     auth,
     metrics,
+    postings,
   };
   const app = buildApp(deps).use(transactionRoutes(deps)).use(reconciliationRoutes(deps));
   const token = (sub: string, role: "user" | "admin") => mintToken(config, { sub, role, ttlSeconds: 3600 });
@@ -105,13 +108,14 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
   return {
     db,
     sql,
+    postings,
     metrics,
     adminToken,
     token,
     call,
     wallet,
     close: async () => {
-      await sql.end({ timeout: 2 });
+      await Promise.all([sql, postings?.sql].map((s) => s?.end({ timeout: 2 })));
       await db.drop();
     },
   };

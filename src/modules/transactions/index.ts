@@ -155,8 +155,8 @@ async function completeOp(deps: AppDeps, id: string, amount: string | undefined)
 export function transactionRoutes(deps: AppDeps) {
   // One per app: transfers, credits and debits that queue behind busy posting lanes are
   // committed together (src/ledger/batcher.ts).
-  const batcher = new PostingBatcher(deps.sql, {
-    lanes: Math.min(deps.config.postingLanes, deps.config.dbPoolMax),
+  const batcher = new PostingBatcher(deps.postings?.sql ?? deps.sql, {
+    lanes: deps.postings?.lanes ?? Math.min(deps.config.postingLanes, deps.config.dbPoolMax),
     maxBatch: deps.config.postingBatchMax,
   });
   const anyRole = guard(deps.auth, ["user", "admin"]);
