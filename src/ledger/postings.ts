@@ -123,7 +123,7 @@ export async function post(
   opts: PostOptions = {},
 ): Promise<PostOutcome> {
   const idem = opts.idempotency;
-  const params = JSON.stringify(paramsOf(scope, op, opts));
+  const params = postingParams(scope, op, opts);
   for (let attempt = 1; ; attempt++) {
     try {
       if (idem?.http !== undefined) {
@@ -176,6 +176,11 @@ export async function postOrThrow(
 }
 
 type PostRow = Record<string, unknown>;
+
+/** A posting's parameters for pb_post / pb_post_http(_batch), as JSON text. */
+export function postingParams(scope: RequestScope, op: MoneyOp, opts: PostOptions = {}): string {
+  return JSON.stringify(paramsOf(scope, op, opts));
+}
 
 function paramsOf(scope: RequestScope, op: MoneyOp, opts: PostOptions): Record<string, unknown> {
   const idem = opts.idempotency;

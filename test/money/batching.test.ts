@@ -8,7 +8,13 @@ import upSql from "../../migrations/sql/00012_posting_batches.up.sql" with { typ
 import { AppError } from "../../src/http/errors.ts";
 import { idempotencyClaim } from "../../src/http/idempotency.ts";
 import { PostingBatcher } from "../../src/ledger/batcher.ts";
-import { type IdempotencyClaim, type MoneyOp, type PostOutcome, post } from "../../src/ledger/postings.ts";
+import {
+  type IdempotencyClaim,
+  type MoneyOp,
+  type PostOutcome,
+  post,
+  postingParams,
+} from "../../src/ledger/postings.ts";
 import {
   ADMIN,
   balances,
@@ -211,6 +217,35 @@ describe("group commit of HTTP postings", () => {
     expect(total).toBe(6n * 5_000n);
     expect(await ledgerMismatches(m.sql)).toBe(0);
     expect(await unbalancedTransactions(m.sql)).toBe(0);
+  });
+
+  test("a lane sends its next batch before the postings it answered go on", async () => {
+    const a = await makeWallet(m.sql, { balance: 1_000n });
+    const b = await makeWallet(m.sql, { balance: 0n });
+    // What the lane does, in order: each statement it sends, each answer its callers get.
+    const log: string[] = [];
+    const spy = ((...args: Parameters<typeof m.sql>) => {
+      log.push("statement");
+      return m.sql(...args);
+    }) as unknown as typeof m.sql;
+    const batcher = new PostingBatcher(spy, { lanes: 1, maxBatch: 16 });
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        batcher
+          .post(
+            postingParams(ADMIN, transfer(a.walletId, b.walletId, 10n), { idempotency: claim() }),
+            `k${i}`,
+          )
+          .then(() => {
+            log.push("answered");
+          }),
+      ),
+    );
+    // The first went alone; the other three queued and went as one batch, which was already on
+    // its way when the first posting's caller heard back (its rendering and response no longer
+    // stand between two statements of the lane).
+    expect(log).toEqual(["statement", "statement", "answered", "answered", "answered", "answered"]);
+    expect((await balances(m.sql, b.walletId)).available).toBe(40n);
   });
 
   test("a server ahead of its schema (no pb_post_http_batch yet) still answers every posting, alone", async () => {
