@@ -245,6 +245,37 @@ describe("migrator on an empty database", () => {
     expect((await readApplied(pools[0]!))!.length).toBe(MIGRATIONS.length);
   });
 
+  test("a migrator whose connection is killed mid-migration fails at once, and the next one applies it", async () => {
+    const { db, sql } = await freshDb();
+    const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+    cleanups.push(() => admin.end({ timeout: 1 }));
+    const slow = fake(1, "slow", "SELECT pg_sleep(30); CREATE TABLE slow_t (id int)", "DROP TABLE slow_t");
+    const run = migrateUp(sql, { registry: [slow] });
+    // Wait until the migration is running, then end its session as a failover would.
+    for (let i = 0; i < 200; i++) {
+      const [r] = await admin`SELECT count(*)::int AS n FROM pg_stat_activity
+                              WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(30)%'`;
+      if ((r as { n: number }).n > 0) break;
+      await Bun.sleep(25);
+    }
+    await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(30)%'`;
+    // Before the fix this never settled: the unlock went to the dead connection and hung.
+    const outcome = await Promise.race([
+      run.then(
+        () => "applied",
+        (e) => (e instanceof MigrationFailedError ? "failed" : `other: ${e}`),
+      ),
+      Bun.sleep(15_000).then(() => "still running after 15 s"),
+    ]);
+    expect(outcome).toBe("failed");
+    expect(await tables(sql)).toEqual(["paybridge_schema_migrations"]);
+    // The lock died with the session: the next migrator takes it at once and applies the file.
+    const quick = fake(1, "slow", "SELECT 1; CREATE TABLE slow_t (id int)", "DROP TABLE slow_t");
+    expect(await migrateUp(sql, { registry: [quick], lockTimeoutSeconds: 5 })).toEqual([quick.name]);
+    expect(await tables(sql)).toContain("slow_t");
+  });
+
   test("a held lock makes a migrator wait, log, and give up after its bound", async () => {
     const { sql, db } = await freshDb();
     const holder = postgres(db.url, { max: 1 });

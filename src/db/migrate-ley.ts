@@ -9,6 +9,7 @@ import { basename } from "node:path";
 import * as ley from "ley";
 import leyUtil from "ley/lib/util.js";
 import type { Sql } from "./client.ts";
+import { isConnectionError } from "./errors.ts";
 import type { Conn } from "./migrate-lock.ts";
 import type { MigrationModule, RegisteredMigration } from "./registry.ts";
 
@@ -32,6 +33,11 @@ export class MigrationFailedError extends Error {
     super(`migration ${migration} (${direction}) failed: ${reason}${code}${after}`);
     this.name = "MigrationFailedError";
   }
+}
+
+/** The database connection went away (also inside a MigrationFailedError). */
+export function connectionLost(err: unknown): boolean {
+  return isConnectionError(err instanceof MigrationFailedError ? err.sqlError : err);
 }
 
 /** sha256 of the migration's SQL source (up and down), hex. */
@@ -128,7 +134,9 @@ async function applyOne(ctx: RunContext, m: RegisteredMigration, direction: Dire
     await conn`COMMIT`;
     ctx.onDone(m.name, direction, ms);
   } catch (err) {
-    await conn`ROLLBACK`.catch(() => {});
+    // After a lost connection there is nothing to roll back (the session ended with it), and
+    // the dead reserved connection must not be used again (migrator.ts withLock).
+    if (!connectionLost(err)) await conn`ROLLBACK`.catch(() => {});
     throw err instanceof MigrationFailedError ? err : new MigrationFailedError(m.name, direction, err, false);
   }
 }

@@ -2,7 +2,13 @@
 // Every verb that changes something runs on ONE reserved connection holding the migration
 // lock (migrate-lock.ts); ley and the driver (migrate-ley.ts) apply the files.
 import type { Sql } from "./client.ts";
-import { type Direction, ensureBookkeeping, migrationChecksum, runLey } from "./migrate-ley.ts";
+import {
+  connectionLost,
+  type Direction,
+  ensureBookkeeping,
+  migrationChecksum,
+  runLey,
+} from "./migrate-ley.ts";
 import { acquireMigrationLock, type Conn, releaseMigrationLock } from "./migrate-lock.ts";
 import { MIGRATIONS, type RegisteredMigration } from "./registry.ts";
 
@@ -142,6 +148,11 @@ export function formatVersion(state: Pick<SchemaState, "version" | "dirty">): st
 
 async function withLock<T>(sql: Sql, opts: MigrateOptions, fn: (conn: Conn) => Promise<T>): Promise<T> {
   const conn = (await sql.reserve()) as unknown as Conn;
+  // A reserved postgres.js connection that has gone away must not be used again, not even to
+  // unlock or to hand it back: its next query throws inside postgres.js, out of reach of any
+  // catch, and that query never settles (`migrate up` hung until killed when its backend was
+  // terminated mid-migration). Its session, and with it the advisory lock, is gone anyway.
+  let lost = false;
   try {
     await acquireMigrationLock(
       conn,
@@ -150,11 +161,17 @@ async function withLock<T>(sql: Sql, opts: MigrateOptions, fn: (conn: Conn) => P
     );
     try {
       return await fn(conn);
+    } catch (err) {
+      lost = connectionLost(err);
+      throw err;
     } finally {
-      await releaseMigrationLock(conn).catch(() => {});
+      if (!lost) await releaseMigrationLock(conn).catch(() => {});
     }
+  } catch (err) {
+    lost ||= connectionLost(err);
+    throw err;
   } finally {
-    conn.release();
+    if (!lost) conn.release();
   }
 }
 
