@@ -110,10 +110,18 @@ export async function serveCommand(args: string[], env: Record<string, string | 
   }
   const logger = createLogger(config);
   const metrics = createMetrics();
-  const { sql, postings } = createServePools(config, { applicationName: "paybridge-serve", metrics });
+  const pools = createServePools(config, { applicationName: "paybridge-serve", metrics });
   const { auth, devAdminToken } = await createAuthenticator(config);
   const lifecycle = { draining: false, startedAt: Date.now() };
-  const deps: AppDeps = { config, sql, logger, lifecycle, auth, metrics, postings };
+  const deps: AppDeps = {
+    config,
+    sql: pools.sql,
+    logger,
+    lifecycle,
+    auth,
+    metrics,
+    postings: pools.postings,
+  };
 
   if (config.env !== "production") {
     logger.warn(
@@ -137,7 +145,7 @@ export async function serveCommand(args: string[], env: Record<string, string | 
       : new Elysia().use(healthRoutes(deps, { management: true }));
   const closeAll = async () => {
     await closeObservability(deps);
-    await Promise.all([sql, postings?.sql].map((s) => s?.end({ timeout: POOL_END_TIMEOUT_SECONDS })));
+    await pools.end(POOL_END_TIMEOUT_SECONDS);
   };
 
   try {

@@ -83,9 +83,13 @@ export function postingLaneCount(config: Config): number {
 export function createServePools(
   config: Config,
   opts: { applicationName: string; metrics?: Metrics },
-): { sql: Sql; postings: PostingPool | undefined } {
+): { sql: Sql; postings: PostingPool | undefined; end: (timeoutSeconds: number) => Promise<void> } {
   const lanes = postingLaneCount(config);
   const sql = createSql(config, { ...opts, max: config.dbPoolMax - lanes });
-  if (lanes === 0) return { sql, postings: undefined };
-  return { sql, postings: { sql: createSql(config, { ...opts, max: lanes, countInto: sql }), lanes } };
+  const postings =
+    lanes === 0 ? undefined : { sql: createSql(config, { ...opts, max: lanes, countInto: sql }), lanes };
+  const end = async (timeout: number) => {
+    await Promise.all([sql.end({ timeout }), postings?.sql.end({ timeout })]);
+  };
+  return { sql, postings, end };
 }

@@ -52,7 +52,8 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
     },
     "serve",
   );
-  const { sql, postings } = createServePools(config, { applicationName: "paybridge-money-test" });
+  const pools = createServePools(config, { applicationName: "paybridge-money-test" });
+  const { sql, postings } = pools;
   const { auth } = await createAuthenticator(config);
   const metrics = createMetrics();
   const deps = {
@@ -115,7 +116,7 @@ export async function startMoneyHarness(prefix = "pbmoneyhttp", poolMax = 8): Pr
     call,
     wallet,
     close: async () => {
-      await Promise.all([sql, postings?.sql].map((s) => s?.end({ timeout: 2 })));
+      await pools.end(2);
       await db.drop();
     },
   };

@@ -40,7 +40,8 @@ describe("how DB_POOL_MAX is split", () => {
 
   test("the two pools report as one of DB_POOL_MAX connections", async () => {
     const config = configWith({ DB_POOL_MAX: "6", POSTING_LANES: "2" });
-    const { sql, postings } = createServePools(config, { applicationName: "t", metrics: createMetrics() });
+    const pools = createServePools(config, { applicationName: "t", metrics: createMetrics() });
+    const { sql, postings } = pools;
     try {
       expect(postings?.lanes).toBe(2);
       expect(postings?.sql).not.toBe(sql);
@@ -49,14 +50,14 @@ describe("how DB_POOL_MAX is split", () => {
       expect(poolTracker(postings!.sql)).toBe(t);
       expect(connectionsInUse(t!)).toBe(0);
     } finally {
-      await Promise.all([sql.end({ timeout: 0 }), postings?.sql.end({ timeout: 0 })]);
+      await pools.end(0);
     }
   });
 
   test("with DB_POOL_MAX=1 postings share the one connection", () => {
-    const { sql, postings } = createServePools(configWith({ DB_POOL_MAX: "1" }), { applicationName: "t" });
-    expect(postings).toBeUndefined();
-    return sql.end({ timeout: 0 });
+    const pools = createServePools(configWith({ DB_POOL_MAX: "1" }), { applicationName: "t" });
+    expect(pools.postings).toBeUndefined();
+    return pools.end(0);
   });
 });
 
